@@ -1,0 +1,105 @@
+"""Shared fixtures: organisations with members, logged-in clients, API keys, a real Celery worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from accounts.models import ApiKey, Membership, Organization, Role, User
+from accounts.tests.factories import MembershipFactory, OrganizationFactory, UserFactory, apikey_for
+from leadgen.tenancy import org_scope
+
+
+@dataclass
+class Tenant:
+    """One organisation with an owner, an admin, a member, clients logged in as each, and an API key."""
+
+    org: Organization
+    owner: User
+    admin: User
+    member: User
+    owner_client: Client
+    admin_client: Client
+    member_client: Client
+    api_key: ApiKey
+    api_secret: str
+
+    def api(self) -> Client:
+        return Client(HTTP_AUTHORIZATION=f"Bearer {self.api_secret}")
+
+    def scope(self) -> Any:
+        return org_scope(self.org)
+
+    def membership(self, user: User) -> Membership:
+        return Membership.objects.unscoped().get(org=self.org, user=user)
+
+
+def make_tenant(name: str = "Acme") -> Tenant:
+    org = OrganizationFactory(name=name)
+    users = {}
+    clients = {}
+    for role in (Role.OWNER, Role.ADMIN, Role.MEMBER):
+        user = UserFactory()
+        MembershipFactory(org=org, user=user, role=role)
+        client = Client()
+        client.force_login(user)
+        users[role] = user
+        clients[role] = client
+    key, secret = apikey_for(org, created_by=users[Role.OWNER])
+    return Tenant(
+        org=org,
+        owner=users[Role.OWNER],
+        admin=users[Role.ADMIN],
+        member=users[Role.MEMBER],
+        owner_client=clients[Role.OWNER],
+        admin_client=clients[Role.ADMIN],
+        member_client=clients[Role.MEMBER],
+        api_key=key,
+        api_secret=secret,
+    )
+
+
+@pytest.fixture
+def tenant(db: None) -> Tenant:
+    return make_tenant("Acme")
+
+
+@pytest.fixture
+def other_tenant(db: None) -> Tenant:
+    return make_tenant("Globex")
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> Iterator[None]:
+    """Rate-limit counters and heartbeats live in Redis; each test starts from an empty cache."""
+    cache.clear()
+    yield
+
+
+@pytest.fixture(scope="session")
+def celery_worker_session() -> Iterator[Any]:
+    """A real Celery worker (thread pool) consuming every queue from the real Redis broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from leadgen.celery_app import app
+
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=2,
+        perform_ping_check=False,
+        queues=["default", "enrich", "ai", "send", "events"],
+        shutdown_timeout=30,
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None, celery_worker_session: Any) -> Any:
+    """Tests using the worker need committed rows: the worker runs in other threads with its own connections."""
+    return celery_worker_session

@@ -1,0 +1,118 @@
+"""The one NinjaAPI at /api/v1/. Each app contributes a Router; errors share one JSON shape."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+
+from leadgen import ratelimit
+from leadgen.tenancy import set_org_for_request
+
+logger = logging.getLogger(__name__)
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+
+
+class ApiKeyAuth(HttpBearer):
+    """`Authorization: Bearer <key>`: sets request.auth to the ApiKey and scopes the request to its org."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        header = request.headers.get(self.header)
+        if header is not None and not header.lower().startswith(f"{self.openapi_scheme} "):
+            raise AuthenticationError(message="Malformed Authorization header: expected 'Bearer <api key>'.")
+        return super().__call__(request)
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        from accounts.services import apikey_authenticate
+
+        key = apikey_authenticate(token.strip())
+        if key is None:
+            return None
+        retry_after = ratelimit.hit(f"apikey:{key.pk}", limit=key.org.api_rate_limit)
+        if retry_after:
+            raise RateLimited(retry_after)
+        set_org_for_request(key.org_id)
+        request.org = key.org  # type: ignore[attr-defined]
+        return key
+
+
+api = NinjaAPI(
+    title="Leadgen API",
+    version="1",
+    urls_namespace="api",
+    auth=ApiKeyAuth(),
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    description="Authenticate with `Authorization: Bearer <api key>` (Settings → API keys).",
+)
+
+
+def error(request: HttpRequest, status: int, detail: str, code: str, **extra: Any) -> HttpResponse:
+    return api.create_response(request, {"detail": detail, "code": code, **extra}, status=status)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [
+        {"field": ".".join(str(p) for p in e.get("loc", []) if p not in ("body", "payload", "query")),
+         "message": e.get("msg", "invalid")}
+        for e in exc.errors
+    ]
+    return error(request, 422, "The request is invalid.", "validation_error", errors=errors)
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    message = exc.message if exc.message != "Unauthorized" else "A valid API key is required."
+    return error(request, 401, message, "unauthorized")
+
+
+@api.exception_handler(RateLimited)
+def on_rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    response = error(request, 429, "Rate limit exceeded for this API key.", "rate_limited")
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error(request, 404, "Not found.", "not_found")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    codes = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+             409: "conflict", 413: "too_large", 429: "rate_limited"}
+    return error(request, exc.status_code, str(exc), codes.get(exc.status_code, "error"))
+
+
+@api.exception_handler(DjangoValidationError)
+def on_domain_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    if hasattr(exc, "error_dict"):
+        errors = [{"field": f, "message": str(m)} for f, msgs in exc.message_dict.items() for m in msgs]
+        return error(request, 400, errors[0]["message"], "invalid", errors=errors)
+    return error(request, 400, " ".join(exc.messages), "invalid")
+
+
+@api.exception_handler(Exception)
+def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("API error on %s %s", request.method, request.path)
+    return error(request, 500, "Internal server error.", "server_error")
+
+
+def _mount() -> None:
+    from accounts.api import router as accounts_router
+
+    api.add_router("", accounts_router)
+
+
+_mount()

@@ -1,0 +1,15 @@
+"""`make test`: the embedded (or configured) PostgreSQL and Redis; fast password hashing."""
+
+from __future__ import annotations
+
+from .base import *  # noqa: F403
+from .base import CACHES
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES["default"]["KEY_PREFIX"] = "leadgen-test"
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+MAIL_SINK_DIR = None
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

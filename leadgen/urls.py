@@ -1,0 +1,45 @@
+"""Root URLs: the composition root that knows every app."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.urls import URLPattern, URLResolver, include, path
+
+from leadgen import views
+from leadgen.access import member_required
+from leadgen.api import api
+
+
+def _public(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
+    """Let the API's own key auth decide (LoginRequiredMiddleware would redirect API clients to a login page)."""
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            _public(pattern.url_patterns)
+        else:
+            login_not_required(pattern.callback)
+    return patterns
+
+
+def _coming(title: str, nav: str):  # type: ignore[no-untyped-def]
+    view = member_required(partial(views.coming, title=title, nav=nav))
+    return view
+
+
+api_patterns, api_app, api_namespace = api.urls
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("healthz", views.healthz, name="healthz"),
+    path("dev/mail/", views.dev_mail, name="dev_mail"),
+    path("api/v1/", include((_public(api_patterns), api_app), namespace=api_namespace)),
+    path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),
+    path("prospects/", _coming("Prospects", "prospects"), name="prospect_list"),
+    path("icps/", _coming("Ideal customer profiles", "icps"), name="icp_list"),
+    path("campaigns/", _coming("Campaigns", "campaigns"), name="campaign_list"),
+    path("inbox/", _coming("Inbox", "inbox"), name="inbox"),
+    path("analytics/", _coming("Analytics", "analytics"), name="analytics"),
+    path("admin/", admin.site.urls),
+]
