@@ -189,7 +189,8 @@ def serve(host: str, port: int) -> int:
 
 
 def execute(cmd: list[str]) -> int:
-    with services(db_name="leadgen_test", redis_name="test") as extra:
+    # A Redis of its own per run, so concurrent runs (and a running `make run`) never share keys.
+    with services(db_name="leadgen_test", redis_name=f"test-{os.getpid()}") as extra:
         env = {**os.environ, **extra}
         return subprocess.run(cmd, env=env, cwd=ROOT).returncode
 

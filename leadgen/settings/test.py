@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .base import *  # noqa: F403
-from .base import CACHES
+from ._env import string
+from .base import CACHES, DATABASES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES["default"]["KEY_PREFIX"] = "leadgen-test"
@@ -13,3 +14,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Concurrent local runs can pick their own test database name.
+DATABASES["default"]["TEST"] = {"NAME": string("TEST_DATABASE_NAME", "test_leadgen")}
