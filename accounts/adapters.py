@@ -29,6 +29,8 @@ class AccountAdapter(DefaultAccountAdapter):
                 request.session.pop(PENDING_INVITATION, None)
             if not joined:
                 name = (form.cleaned_data.get("organization_name") or "").strip()
-                org = services.organization_create(name=name or services.default_org_name(user.email), owner=user)
+                org = services.organization_create(
+                    name=name or services.default_org_name(user.email), owner=user
+                )
                 request.session["current_org_id"] = org.pk
         return user

@@ -12,7 +12,9 @@ class SignupExtraForm(forms.Form):
     """Added to allauth's sign-up form (ACCOUNT_SIGNUP_FORM_CLASS)."""
 
     organization_name = forms.CharField(
-        max_length=200, required=False, label="Organisation name",
+        max_length=200,
+        required=False,
+        label="Organisation name",
         help_text="Leave empty when you were invited; you can rename it later.",
     )
 

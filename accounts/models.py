@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.utils import timezone
 
-from leadgen.tenancy import OrgOwned, OrgScopedManager
+from leadgen.tenancy import OrgOwned
 
 
 class UserManager(BaseUserManager["User"]):
@@ -42,7 +42,7 @@ class User(AbstractUser):
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = UserManager()  # type: ignore[misc]
+    objects = UserManager()  # type: ignore[assignment,misc]
 
     def __str__(self) -> str:
         return self.email
@@ -82,12 +82,9 @@ class Role(models.TextChoices):
 
 
 class Membership(OrgOwned):
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = OrgScopedManager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["org", "user"], name="membership_unique_user_per_org")]
@@ -105,12 +102,13 @@ class Membership(OrgOwned):
 
 
 class Invitation(OrgOwned):
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField()
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     # sha256 of the secret in the emailed link; resending rotates it so older links stop working.
     key_hash = models.CharField(max_length=64, unique=True)
-    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
@@ -119,8 +117,6 @@ class Invitation(OrgOwned):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
-
-    objects = OrgScopedManager()
 
     class Meta:
         indexes = [models.Index(fields=["org", "-created_at"], name="invitation_org_created")]
@@ -153,17 +149,16 @@ class Invitation(OrgOwned):
 class ApiKey(OrgOwned):
     """An organisation's API credential. Only a sha256 of the key is stored; the prefix identifies it in lists."""
 
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16)
     key_hash = models.CharField(max_length=64, unique=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-
-    objects = OrgScopedManager()
 
     class Meta:
         indexes = [models.Index(fields=["org", "-created_at"], name="apikey_org_created")]
@@ -181,8 +176,9 @@ class ApiKey(OrgOwned):
 
 
 class AuditLog(OrgOwned):
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_logs")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     actor_label = models.CharField(max_length=254, blank=True)
     action = models.CharField(max_length=64)
     target_type = models.CharField(max_length=64, blank=True)
@@ -191,8 +187,6 @@ class AuditLog(OrgOwned):
     data = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-
-    objects = OrgScopedManager()
 
     class Meta:
         indexes = [models.Index(fields=["org", "-created_at"], name="auditlog_org_created")]

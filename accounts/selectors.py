@@ -10,7 +10,10 @@ from .models import ApiKey, AuditLog, Invitation, Membership, User
 def memberships_for_user(*, user: User) -> list[Membership]:
     """Every organisation the user belongs to, for the org switcher (crosses tenants by design)."""
     return list(
-        Membership.objects.unscoped().select_related("org").filter(user=user, org__is_active=True).order_by("org__name")
+        Membership.objects.unscoped()
+        .select_related("org")
+        .filter(user=user, org__is_active=True)
+        .order_by("org__name")
     )
 
 

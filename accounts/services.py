@@ -117,7 +117,10 @@ def invitation_create(*, org: Organization, email: str, role: str, invited_by: U
     email = email.strip().lower()
     if role not in Role.values:
         raise ValidationError({"role": "Unknown role."})
-    if role == Role.OWNER and not Membership.objects.unscoped().filter(org=org, user=invited_by, role=Role.OWNER).exists():
+    if (
+        role == Role.OWNER
+        and not Membership.objects.unscoped().filter(org=org, user=invited_by, role=Role.OWNER).exists()
+    ):
         raise ValidationError({"role": "Only an owner can invite another owner."})
     if Membership.objects.unscoped().filter(org=org, user__email__iexact=email).exists():
         raise ValidationError({"email": f"{email} is already a member of {org.name}."})
@@ -126,10 +129,17 @@ def invitation_create(*, org: Organization, email: str, role: str, invited_by: U
     try:
         with transaction.atomic():
             invitation.save()
-            audit_record(org=org, actor=invited_by, action="invitation.created", target=invitation,
-                         data={"email": email, "role": role})
+            audit_record(
+                org=org,
+                actor=invited_by,
+                action="invitation.created",
+                target=invitation,
+                data={"email": email, "role": role},
+            )
     except IntegrityError:
-        raise ValidationError({"email": f"{email} already has a pending invitation; resend it instead."}) from None
+        raise ValidationError(
+            {"email": f"{email} already has a pending invitation; resend it instead."}
+        ) from None
     transaction.on_commit(lambda: _send_invitation(invitation, key))
     return invitation
 
@@ -165,7 +175,9 @@ def invitation_from_token(token: str) -> Invitation:
     except signing.BadSignature:
         raise InvitationError("This invitation link is not valid. Check that you copied all of it.") from None
     invitation = (
-        Invitation.objects.unscoped().select_related("org", "invited_by").filter(key_hash=Invitation.hash_key(key))
+        Invitation.objects.unscoped()
+        .select_related("org", "invited_by")
+        .filter(key_hash=Invitation.hash_key(key))
     ).first()
     if invitation is None:
         raise InvitationError("This invitation link is no longer valid: a newer one may have been sent.")
@@ -183,7 +195,9 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     with transaction.atomic():
         invitation = invitation_from_token(token)
         # Lock the row so two tabs accepting at once create one membership.
-        invitation = Invitation.objects.unscoped().select_for_update().select_related("org").get(pk=invitation.pk)
+        invitation = (
+            Invitation.objects.unscoped().select_for_update().select_related("org").get(pk=invitation.pk)
+        )
         if invitation.accepted_at:
             raise InvitationError("This invitation has already been used.")
         if invitation.email.lower() != user.email.lower():
@@ -196,8 +210,13 @@ def invitation_accept(*, token: str, user: User) -> Membership:
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
-        audit_record(org=invitation.org, actor=user, action="invitation.accepted", target=invitation,
-                     data={"role": membership.role, "new_member": created})
+        audit_record(
+            org=invitation.org,
+            actor=user,
+            action="invitation.accepted",
+            target=invitation,
+            data={"role": membership.role, "new_member": created},
+        )
     return membership
 
 
@@ -208,7 +227,9 @@ def _owner_count(org: Organization) -> int:
     return Membership.objects.unscoped().filter(org=org, role=Role.OWNER).count()
 
 
-def _check_can_manage(*, actor_membership: Membership, membership: Membership, new_role: str | None = None) -> None:
+def _check_can_manage(
+    *, actor_membership: Membership, membership: Membership, new_role: str | None = None
+) -> None:
     if not actor_membership.is_admin:
         raise ValidationError("Only owners and admins can manage members.")
     touches_owner = membership.role == Role.OWNER or new_role == Role.OWNER
@@ -220,7 +241,9 @@ def _check_can_manage(*, actor_membership: Membership, membership: Membership, n
 def membership_change_role(*, membership: Membership, role: str, actor_membership: Membership) -> Membership:
     if role not in Role.values:
         raise ValidationError("Unknown role.")
-    membership = Membership.objects.unscoped().select_for_update().select_related("org", "user").get(pk=membership.pk)
+    membership = (
+        Membership.objects.unscoped().select_for_update().select_related("org", "user").get(pk=membership.pk)
+    )
     _check_can_manage(actor_membership=actor_membership, membership=membership, new_role=role)
     if membership.role == role:
         return membership
@@ -231,27 +254,40 @@ def membership_change_role(*, membership: Membership, role: str, actor_membershi
     old = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
-    audit_record(org=membership.org, actor=actor_membership.user, action="member.role_changed",
-                 target=membership.user, data={"from": old, "to": role})
+    audit_record(
+        org=membership.org,
+        actor=actor_membership.user,
+        action="member.role_changed",
+        target=membership.user,
+        data={"from": old, "to": role},
+    )
     return membership
 
 
 @transaction.atomic
 def membership_remove(*, membership: Membership, actor_membership: Membership) -> None:
-    membership = Membership.objects.unscoped().select_for_update().select_related("org", "user").get(pk=membership.pk)
+    membership = (
+        Membership.objects.unscoped().select_for_update().select_related("org", "user").get(pk=membership.pk)
+    )
     is_self = membership.pk == actor_membership.pk
     if not is_self:
         _check_can_manage(actor_membership=actor_membership, membership=membership)
     list(Membership.objects.unscoped().select_for_update().filter(org=membership.org, role=Role.OWNER))
     if membership.role == Role.OWNER and _owner_count(membership.org) <= 1:
         raise ValidationError("The last owner cannot be removed. Make someone else an owner first.")
-    revoked = ApiKey.objects.unscoped().filter(
-        org=membership.org, created_by=membership.user, revoked_at__isnull=True
-    ).update(revoked_at=timezone.now())
+    revoked = (
+        ApiKey.objects.unscoped()
+        .filter(org=membership.org, created_by=membership.user, revoked_at__isnull=True)
+        .update(revoked_at=timezone.now())
+    )
     membership.delete()
-    audit_record(org=membership.org, actor=actor_membership.user,
-                 action="member.left" if is_self else "member.removed",
-                 target=membership.user, data={"role": membership.role, "api_keys_revoked": revoked})
+    audit_record(
+        org=membership.org,
+        actor=actor_membership.user,
+        action="member.left" if is_self else "member.removed",
+        target=membership.user,
+        data={"role": membership.role, "api_keys_revoked": revoked},
+    )
 
 
 # --- API keys ----------------------------------------------------------------------------------------------
@@ -265,8 +301,11 @@ def apikey_create(*, org: Organization, name: str, created_by: User | None) -> t
     raw = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
         key = ApiKey.objects.unscoped().create(
-            org=org, name=name.strip()[:100] or "API key", prefix=f"{API_KEY_PREFIX}{prefix}",
-            key_hash=ApiKey.hash_key(raw), created_by=created_by,
+            org=org,
+            name=name.strip()[:100] or "API key",
+            prefix=f"{API_KEY_PREFIX}{prefix}",
+            key_hash=ApiKey.hash_key(raw),
+            created_by=created_by,
         )
         audit_record(org=org, actor=created_by, action="apikey.created", target=key)
     return key, raw
@@ -274,7 +313,11 @@ def apikey_create(*, org: Organization, name: str, created_by: User | None) -> t
 
 def apikey_revoke(*, key: ApiKey, actor: User) -> ApiKey:
     with transaction.atomic():
-        updated = ApiKey.objects.unscoped().filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        updated = (
+            ApiKey.objects.unscoped()
+            .filter(pk=key.pk, revoked_at__isnull=True)
+            .update(revoked_at=timezone.now())
+        )
         if updated:
             audit_record(org=key.org, actor=actor, action="apikey.revoked", target=key)
     key.refresh_from_db()

@@ -11,8 +11,12 @@ urlpatterns = [
     path("settings/members/<int:membership_id>/role/", views.member_role, name="member_role"),
     path("settings/members/<int:membership_id>/remove/", views.member_remove, name="member_remove"),
     path("settings/invitations/", views.invitation_list, name="invitation_list"),
-    path("settings/invitations/<int:invitation_id>/resend/", views.invitation_resend, name="invitation_resend"),
-    path("settings/invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),
+    path(
+        "settings/invitations/<int:invitation_id>/resend/", views.invitation_resend, name="invitation_resend"
+    ),
+    path(
+        "settings/invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"
+    ),
     path("settings/api-keys/", views.apikey_list, name="apikey_list"),
     path("settings/api-keys/<int:apikey_id>/revoke/", views.apikey_revoke, name="apikey_revoke"),
     path("settings/audit/", views.audit_list, name="audit_list"),

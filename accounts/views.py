@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from leadgen.access import admin_required, member_required
+from leadgen.access import OrgRequest, admin_required, member_required
 from leadgen.tenancy import get_for_org
 
 from . import selectors, services
@@ -30,15 +30,15 @@ def _error_text(exc: ValidationError) -> str:
 
 
 @member_required
-def settings_index(request: HttpRequest) -> HttpResponse:
-    if request.membership.is_admin:  # type: ignore[attr-defined]
+def settings_index(request: OrgRequest) -> HttpResponse:
+    if request.membership.is_admin:
         return redirect("settings_organization")
     return render(request, "accounts/settings_profile.html", {"section": "profile"})
 
 
 @admin_required
-def settings_organization(request: HttpRequest) -> HttpResponse:
-    org = request.org  # type: ignore[attr-defined]
+def settings_organization(request: OrgRequest) -> HttpResponse:
+    org = request.org
     form = OrganizationForm(request.POST or None, instance=org)
     if request.method == "POST" and form.is_valid():
         # Read the submitted values, then let the service write them with an audit entry.
@@ -51,7 +51,7 @@ def settings_organization(request: HttpRequest) -> HttpResponse:
 
 
 @admin_required
-def member_list(request: HttpRequest) -> HttpResponse:
+def member_list(request: OrgRequest) -> HttpResponse:
     context = {
         "memberships": selectors.membership_list(),
         "roles": Role.choices,
@@ -62,7 +62,7 @@ def member_list(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_POST
-def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
+def member_role(request: OrgRequest, membership_id: int) -> HttpResponse:
     membership = get_for_org(Membership, pk=membership_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -81,7 +81,7 @@ def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
 
 @admin_required
 @require_POST
-def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
+def member_remove(request: OrgRequest, membership_id: int) -> HttpResponse:
     membership = get_for_org(Membership.objects.select_related("user"), pk=membership_id)
     try:
         services.membership_remove(membership=membership, actor_membership=request.membership)
@@ -93,12 +93,14 @@ def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
 
 
 @admin_required
-def invitation_list(request: HttpRequest) -> HttpResponse:
+def invitation_list(request: OrgRequest) -> HttpResponse:
     form = InvitationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             invitation = services.invitation_create(
-                org=request.org, email=form.cleaned_data["email"], role=form.cleaned_data["role"],
+                org=request.org,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
                 invited_by=request.user,
             )
         except ValidationError as exc:
@@ -114,20 +116,22 @@ def invitation_list(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_POST
-def invitation_resend(request: HttpRequest, invitation_id: int) -> HttpResponse:
+def invitation_resend(request: OrgRequest, invitation_id: int) -> HttpResponse:
     invitation = get_for_org(Invitation.objects.select_related("org"), pk=invitation_id)
     try:
         services.invitation_resend(invitation=invitation, actor=request.user)
     except ValidationError as exc:
         messages.error(request, _error_text(exc))
     else:
-        messages.success(request, f"Invitation resent to {invitation.email}; the previous link no longer works.")
+        messages.success(
+            request, f"Invitation resent to {invitation.email}; the previous link no longer works."
+        )
     return redirect("invitation_list")
 
 
 @admin_required
 @require_POST
-def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
+def invitation_revoke(request: OrgRequest, invitation_id: int) -> HttpResponse:
     invitation = get_for_org(Invitation.objects.select_related("org"), pk=invitation_id)
     try:
         services.invitation_revoke(invitation=invitation, actor=request.user)
@@ -169,11 +173,13 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @admin_required
-def apikey_list(request: HttpRequest) -> HttpResponse:
+def apikey_list(request: OrgRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None)
     new_key = None
     if request.method == "POST" and form.is_valid():
-        key, new_key = services.apikey_create(org=request.org, name=form.cleaned_data["name"], created_by=request.user)
+        key, new_key = services.apikey_create(
+            org=request.org, name=form.cleaned_data["name"], created_by=request.user
+        )
         messages.success(request, f"API key “{key.name}” created. Copy it now: it will not be shown again.")
         form = ApiKeyForm()
     context = {"form": form, "keys": selectors.apikey_list(), "new_key": new_key, "section": "api_keys"}
@@ -182,7 +188,7 @@ def apikey_list(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_POST
-def apikey_revoke(request: HttpRequest, apikey_id: int) -> HttpResponse:
+def apikey_revoke(request: OrgRequest, apikey_id: int) -> HttpResponse:
     key = get_for_org(ApiKey.objects.select_related("org"), pk=apikey_id)
     services.apikey_revoke(key=key, actor=request.user)
     messages.success(request, f"API key “{key.name}” revoked.")
@@ -190,7 +196,7 @@ def apikey_revoke(request: HttpRequest, apikey_id: int) -> HttpResponse:
 
 
 @admin_required
-def audit_list(request: HttpRequest) -> HttpResponse:
+def audit_list(request: OrgRequest) -> HttpResponse:
     page = Paginator(selectors.auditlog_list(), 50).get_page(request.GET.get("page"))
     return render(request, "accounts/audit.html", {"page": page, "section": "audit"})
 

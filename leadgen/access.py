@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -33,3 +33,17 @@ def admin_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+if TYPE_CHECKING:
+    from accounts.models import Membership, Organization, User
+
+    class OrgRequest(HttpRequest):
+        """What a view behind member_required/admin_required receives (for type checkers)."""
+
+        user: User
+        org: Organization
+        membership: Membership
+
+else:
+    OrgRequest = HttpRequest

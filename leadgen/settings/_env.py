@@ -13,7 +13,6 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 _env = environ.Env()
-_UNSET: Any = object()
 
 
 def _raw(name: str) -> str | None:
@@ -26,13 +25,17 @@ def _raw(name: str) -> str | None:
     return os.environ.get(name)
 
 
-def string(name: str, default: Any = _UNSET) -> str:
+def string(name: str, default: str | None = None) -> str:
     value = _raw(name)
-    if value is None or value == "":
-        if default is _UNSET:
+    if not value:
+        if default is None:
             raise ImproperlyConfigured(f"{name} must be set")
-        return str(default) if default is not None else default
+        return default
     return value
+
+
+def optional(name: str) -> str | None:
+    return _raw(name) or None
 
 
 def integer(name: str, default: int) -> int:
@@ -71,7 +74,9 @@ def database(name: str = "DATABASE_URL") -> dict[str, Any]:
     except Exception as exc:
         raise ImproperlyConfigured(f"{name} is not a valid database URL: {exc}") from None
     if config.get("ENGINE") != "django.db.backends.postgresql":
-        raise ImproperlyConfigured(f"{name} must be a PostgreSQL URL (postgres://...), got {value.split(':')[0]}")
+        raise ImproperlyConfigured(
+            f"{name} must be a PostgreSQL URL (postgres://...), got {value.split(':')[0]}"
+        )
     # pgserver-style URLs carry the unix socket directory as ?host=...
     options = config.setdefault("OPTIONS", {})
     if "host" in options and not config.get("HOST"):
@@ -86,8 +91,8 @@ def redis_url(name: str = "REDIS_URL") -> str:
     return value
 
 
-def email(name: str = "EMAIL_URL", default: str | None = None) -> dict[str, Any]:
-    value = string(name, default)
+def email(name: str = "EMAIL_URL") -> dict[str, Any]:
+    value = optional(name)
     if value is None:
         return {}
     try:

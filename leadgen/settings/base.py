@@ -140,7 +140,7 @@ STORAGES = {
 }
 MEDIA_ROOT = BASE_DIR / ".data" / "media"
 
-_email = _env.email("EMAIL_URL", None)
+_email = _env.email("EMAIL_URL")
 if _email:
     EMAIL_BACKEND = _email["EMAIL_BACKEND"]
     EMAIL_HOST = _email.get("EMAIL_HOST", "")
@@ -153,7 +153,7 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = _env.string("DEFAULT_FROM_EMAIL", "Leadgen <noreply@leadgen.localhost>")
 # Directory of the embedded SMTP sink's .eml files; when set, /dev/mail/ lists them (local runs only).
-MAIL_SINK_DIR = _env.string("MAIL_SINK_DIR", None)
+MAIL_SINK_DIR = _env.optional("MAIL_SINK_DIR")
 
 # Celery: JSON only, late acks, per-purpose queues (DESIGN.md "Runtime").
 CELERY_BROKER_URL = REDIS_URL.replace("unix://", "redis+socket://", 1)

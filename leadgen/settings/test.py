@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from .base import *  # noqa: F403
 from ._env import string
+from .base import *  # noqa: F403
 from .base import CACHES, DATABASES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES["default"]["KEY_PREFIX"] = "leadgen-test"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-MAIL_SINK_DIR = None
+MAIL_SINK_DIR = None  # type: ignore[assignment]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

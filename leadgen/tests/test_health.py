@@ -13,7 +13,12 @@ from leadgen.tasks import HEARTBEAT_KEY, heartbeat
 def test_healthz_is_503_without_a_worker(client: Client) -> None:
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json() == {"status": "degraded", "database": "ok", "redis": "ok", "worker": "error: no heartbeat"}
+    assert response.json() == {
+        "status": "degraded",
+        "database": "ok",
+        "redis": "ok",
+        "worker": "error: no heartbeat",
+    }
 
 
 @pytest.mark.django_db

@@ -13,7 +13,10 @@ def _check(settings_module: str, **env: str) -> subprocess.CompletedProcess[str]
     full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, **env}
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
-        env=full_env, capture_output=True, text=True, timeout=60,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -39,7 +42,9 @@ def test_production_requires_secret_key_and_hosts() -> None:
     result = _check("leadgen.settings.production", SECRET_KEY="x" * 50, ALLOWED_HOSTS="")
     assert "ALLOWED_HOSTS must be set" in result.stderr
     ok = _check(
-        "leadgen.settings.production", SECRET_KEY="x" * 50, ALLOWED_HOSTS="crm.example.com",
+        "leadgen.settings.production",
+        SECRET_KEY="x" * 50,
+        ALLOWED_HOSTS="crm.example.com",
         FIELD_ENCRYPTION_KEYS="k",
     )
     assert ok.returncode == 0, ok.stderr
@@ -51,7 +56,12 @@ def test_production_headers() -> None:
         "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS > 0, "
         "'default-src' in s.CONTENT_SECURITY_POLICY)"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "leadgen.settings.production", "SECRET_KEY": "y" * 50,
-           "ALLOWED_HOSTS": "crm.example.com", "FIELD_ENCRYPTION_KEYS": "k"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "leadgen.settings.production",
+        "SECRET_KEY": "y" * 50,
+        "ALLOWED_HOSTS": "crm.example.com",
+        "FIELD_ENCRYPTION_KEYS": "k",
+    }
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["True", "True", "True", "True"], result.stderr
