@@ -121,8 +121,10 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def _mount() -> None:
     from accounts.api import router as accounts_router
+    from prospects.api import router as prospects_router
 
     api.add_router("", accounts_router)
+    api.add_router("", prospects_router)
 
 
 _mount()

@@ -12,5 +12,7 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", getattr(settings, "CONTENT_SECURITY_POLICY", "default-src 'self'"))
+        response.headers.setdefault(
+            "Content-Security-Policy", getattr(settings, "CONTENT_SECURITY_POLICY", "default-src 'self'")
+        )
         return response

@@ -36,7 +36,7 @@ urlpatterns = [
     path("api/v1/", include((_public(api_patterns), api_app), namespace=api_namespace)),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
-    path("prospects/", _coming("Prospects", "prospects"), name="prospect_list"),
+    path("", include("prospects.urls")),
     path("icps/", _coming("Ideal customer profiles", "icps"), name="icp_list"),
     path("campaigns/", _coming("Campaigns", "campaigns"), name="campaign_list"),
     path("inbox/", _coming("Inbox", "inbox"), name="inbox"),

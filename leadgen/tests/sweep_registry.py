@@ -30,10 +30,26 @@ def _apikey(tenant: Any) -> tuple[Any, str]:
     return key.pk, key.name
 
 
+def _prospect(tenant: Any) -> tuple[Any, str]:
+    from prospects.tests.factories import ProspectFactory
+
+    prospect = ProspectFactory(org=tenant.org, first_name="Sweepmarker", last_name=tenant.org.slug)
+    return prospect.pk, prospect.email
+
+
+def _company(tenant: Any) -> tuple[Any, str]:
+    from prospects.tests.factories import CompanyFactory
+
+    company = CompanyFactory(org=tenant.org, name=f"Sweepco {tenant.org.slug}")
+    return company.pk, company.name
+
+
 ID_FACTORIES: dict[str, Factory] = {
     "membership_id": _membership,
     "invitation_id": _invitation,
     "apikey_id": _apikey,
+    "prospect_id": _prospect,
+    "company_id": _company,
 }
 
 # Kwargs that carry signed tokens, not ids: such routes are public by design and checked by their own tests.

@@ -1,0 +1,392 @@
+"""Companies and prospects (one row per person per organisation), their timeline, imports and compliance data."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.db import models
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce, Concat, Lower
+from django.utils.timezone import now
+
+from leadgen.tenancy import OrgOwned
+
+
+class Stage(models.TextChoices):
+    NEW = "new", "New"
+    ENRICHED = "enriched", "Enriched"
+    QUALIFIED = "qualified", "Qualified"
+    DISQUALIFIED = "disqualified", "Disqualified"
+    CONTACTED = "contacted", "Contacted"
+    REPLIED = "replied", "Replied"
+    MEETING = "meeting", "Meeting"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+class Source(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    CSV = "csv", "CSV import"
+    API = "api", "API"
+    FORM = "form", "Web form"
+    META = "meta", "Meta Lead Ads"
+    GOOGLE = "google", "Google Ads lead form"
+    DISCOVERY = "discovery", "Discovery"
+
+
+class LawfulBasis(models.TextChoices):
+    UNKNOWN = "", "Not recorded"
+    CONSENT = "consent", "Consent"
+    LEGITIMATE_INTEREST = "legitimate_interest", "Legitimate interest"
+    CONTRACT = "contract", "Contract"
+
+
+class Company(OrgOwned):
+    """Deduplicated per organisation by normalised domain."""
+
+    name = models.CharField(max_length=255, blank=True)
+    domain = models.CharField(max_length=255, null=True, blank=True)
+    website = models.URLField(max_length=500, blank=True)
+    industry = models.CharField(max_length=120, blank=True)
+    employee_count = models.PositiveIntegerField(null=True, blank=True)
+    location = models.CharField(max_length=255, blank=True)
+    description = models.TextField(blank=True)
+    technologies = ArrayField(models.CharField(max_length=80), default=list, blank=True)
+    linkedin_url = models.URLField(max_length=500, blank=True)
+    custom_fields = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "companies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "domain"],
+                condition=Q(domain__isnull=False),
+                name="company_unique_domain_per_org",
+            )
+        ]
+        indexes = [models.Index(fields=["org", "name"], name="company_org_name")]
+
+    def __str__(self) -> str:
+        return self.name or self.domain or f"Company {self.pk}"
+
+
+class Prospect(OrgOwned):
+    """One person per organisation, deduplicated by normalised email and matched by LinkedIn URL."""
+
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    email = models.CharField(max_length=254, blank=True)
+    # Lower-cased, trimmed; the dedup key. NULL when the prospect has no email.
+    email_normalized = models.CharField(max_length=254, null=True, blank=True, editable=False)
+    title = models.CharField(max_length=255, blank=True)
+    seniority = models.CharField(max_length=60, blank=True)
+    department = models.CharField(max_length=120, blank=True)
+    phone = models.CharField(max_length=60, blank=True)
+    linkedin_url = models.CharField(max_length=500, blank=True)
+    # "linkedin.com/in/<slug>" lower-cased; the second dedup key.
+    linkedin_normalized = models.CharField(max_length=300, null=True, blank=True, editable=False)
+    location = models.CharField(max_length=255, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+    company = models.ForeignKey(
+        Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="prospects"
+    )
+    company_name = models.CharField(max_length=255, blank=True)
+    company_domain = models.CharField(max_length=255, blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.MANUAL)
+    source_detail = models.CharField(max_length=255, blank=True)
+    utm = models.JSONField(default=dict, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    tags = ArrayField(models.CharField(max_length=60), default=list, blank=True)
+    custom_fields = models.JSONField(default=dict, blank=True)
+    lawful_basis = models.CharField(max_length=30, choices=LawfulBasis.choices, blank=True, default="")
+    consent_at = models.DateTimeField(null=True, blank=True)
+    do_not_contact = models.BooleanField(default=False)
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NEW)
+    # Filled by the scoring pipeline (next issue); indexed for list filters and sorts.
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    tier = models.CharField(max_length=12, blank=True)
+    icp_id = models.BigIntegerField(null=True, blank=True)
+    # Free-text answers from forms and ad leads, kept for intent scoring.
+    answers = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+    search_text = models.GeneratedField(
+        expression=Lower(
+            Concat(
+                Coalesce("first_name", Value("")),
+                Value(" "),
+                Coalesce("last_name", Value("")),
+                Value(" "),
+                Coalesce("email", Value("")),
+                Value(" "),
+                Coalesce("company_name", Value("")),
+                Value(" "),
+                Coalesce("title", Value("")),
+            )
+        ),
+        output_field=models.TextField(),
+        db_persist=True,
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "email_normalized"],
+                condition=Q(email_normalized__isnull=False),
+                name="prospect_unique_email_per_org",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["org", "-created_at", "-id"], name="prospect_org_created"),
+            models.Index(fields=["org", "linkedin_normalized"], name="prospect_org_linkedin"),
+            models.Index(fields=["org", "stage", "-created_at", "-id"], name="prospect_org_stage"),
+            models.Index(fields=["org", "score", "id"], name="prospect_org_score"),
+            models.Index(fields=["org", "last_name", "id"], name="prospect_org_last_name"),
+            models.Index(fields=["org", "company_domain"], name="prospect_org_company_domain"),
+            models.Index(fields=["org", "owner", "-created_at"], name="prospect_org_owner"),
+            models.Index(fields=["company"], name="prospect_company"),
+            GinIndex(OpClass("search_text", name="gin_trgm_ops"), name="prospect_search_trgm"),
+            GinIndex(fields=["tags"], name="prospect_tags"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email or f"Prospect {self.pk}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Note(OrgOwned):
+    prospect = models.ForeignKey(Prospect, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField()
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "prospect", "-created_at"], name="note_org_prospect")]
+
+    def __str__(self) -> str:
+        return self.body[:60]
+
+
+class Activity(OrgOwned):
+    """The prospect's timeline: creation, imports, edits, stage changes, notes, merges, outcomes, email events."""
+
+    prospect = models.ForeignKey(Prospect, on_delete=models.CASCADE, related_name="activities")
+    kind = models.CharField(max_length=40)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    summary = models.CharField(max_length=500, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        verbose_name_plural = "activities"
+        indexes = [models.Index(fields=["org", "prospect", "-created_at"], name="activity_org_prospect")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.summary}"
+
+
+class OutcomeResult(models.TextChoices):
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+    DISQUALIFIED = "disqualified", "Disqualified"
+
+
+class Outcome(OrgOwned):
+    """A recorded result for a prospect; feeds per-org score calibration."""
+
+    prospect = models.ForeignKey(Prospect, on_delete=models.CASCADE, related_name="outcomes")
+    result = models.CharField(max_length=20, choices=OutcomeResult.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=20, default="ui")
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "result", "-created_at"], name="outcome_org_result")]
+
+    def __str__(self) -> str:
+        return self.result
+
+
+class SuppressionKind(models.TextChoices):
+    EMAIL = "email", "Email"
+    DOMAIN = "domain", "Domain"
+    EMAIL_HASH = "email_hash", "Erased person (hashed email)"
+
+
+class Suppression(OrgOwned):
+    """People and domains never to import or contact again. Erased people stay only as a sha256 of their email."""
+
+    kind = models.CharField(max_length=12, choices=SuppressionKind.choices)
+    value = models.CharField(max_length=254)
+    reason = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "kind", "value"], name="suppression_unique_per_org"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.value}"
+
+    @staticmethod
+    def hash_email(email_normalized: str) -> str:
+        return hashlib.sha256(email_normalized.encode()).hexdigest()
+
+
+class ImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Uploaded"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Import(OrgOwned):
+    """A CSV import job: the stored file, its detected format, the column mapping, progress and results."""
+
+    original_name = models.CharField(max_length=255)
+    file_path = models.CharField(max_length=500)
+    file_size = models.BigIntegerField(default=0)
+    encoding = models.CharField(max_length=30, blank=True)
+    delimiter = models.CharField(max_length=4, blank=True)
+    headers = models.JSONField(default=list, blank=True)
+    mapping = models.JSONField(default=dict, blank=True)
+    update_existing = models.BooleanField(default=True)
+    tags = ArrayField(models.CharField(max_length=60), default=list, blank=True)
+    status = models.CharField(max_length=12, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
+    error = models.TextField(blank=True)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    suppressed_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "-created_at"], name="import_org_created")]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    @property
+    def percent(self) -> int:
+        if self.status == ImportStatus.DONE:
+            return 100
+        return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
+
+
+class ImportRowError(OrgOwned):
+    job = models.ForeignKey(Import, on_delete=models.CASCADE, related_name="row_errors")
+    line = models.PositiveIntegerField()
+    reason = models.CharField(max_length=500)
+    raw = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "job", "line"], name="importerror_org_job_line")]
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+class SavedView(OrgOwned):
+    """A user's named set of list filters (the list page's query string)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    query = models.CharField(max_length=2000)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "user", "name"], name="savedview_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _form_key() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class LeadForm(OrgOwned):
+    """A website form posting to /hooks/forms/<key>."""
+
+    name = models.CharField(max_length=100)
+    key = models.CharField(max_length=40, unique=True, default=_form_key)
+    redirect_url = models.URLField(max_length=500, blank=True)
+    allowed_origins = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    tags = ArrayField(models.CharField(max_length=60), default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LeadSourceSettings(OrgOwned):
+    """Per-organisation secrets for ad-lead webhooks (encrypted at rest by leadgen.crypto)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    meta_verify_token = models.CharField(max_length=200, blank=True)
+    meta_app_secret = models.TextField(blank=True)
+    meta_page_access_token = models.TextField(blank=True)
+    google_key = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org"], name="leadsource_one_per_org")]
+
+    def __str__(self) -> str:
+        return f"lead sources of {self.org_id}"
+
+
+class WebhookDelivery(OrgOwned):
+    """Every inbound lead delivery, stored raw before processing; the same delivery twice is processed once."""
+
+    source = models.CharField(max_length=20, choices=Source.choices)
+    dedupe_key = models.CharField(max_length=200)
+    headers = models.JSONField(default=dict, blank=True)
+    body = models.TextField(blank=True)
+    status = models.CharField(max_length=20, default="received")
+    error = models.TextField(blank=True)
+    prospect = models.ForeignKey(Prospect, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    received_at = models.DateTimeField(default=now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["org", "source", "dedupe_key"], name="delivery_unique_per_source")
+        ]
+        indexes = [models.Index(fields=["org", "-received_at"], name="delivery_org_received")]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.dedupe_key}"

@@ -1,0 +1,402 @@
+"""Writes for prospects, companies, notes, outcomes and suppressions. Every change lands in the timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Membership, Organization, User
+from accounts.services import audit_record
+
+from . import normalize
+from .models import (
+    Activity,
+    Company,
+    LawfulBasis,
+    Note,
+    Outcome,
+    OutcomeResult,
+    Prospect,
+    Source,
+    Stage,
+    Suppression,
+    SuppressionKind,
+)
+
+# Fields a client may set directly; names match the generic CSV headers and the API.
+TEXT_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "title",
+    "seniority",
+    "department",
+    "phone",
+    "linkedin_url",
+    "location",
+    "timezone",
+    "company_name",
+    "company_domain",
+    "source_detail",
+)
+FIELD_LIMITS = {f.name: f.max_length for f in Prospect._meta.get_fields() if getattr(f, "max_length", None)}
+OUTCOME_STAGE = {
+    OutcomeResult.WON: Stage.WON,
+    OutcomeResult.LOST: Stage.LOST,
+    OutcomeResult.DISQUALIFIED: Stage.DISQUALIFIED,
+}
+
+
+class DuplicateProspect(Exception):
+    def __init__(self, existing: Prospect) -> None:
+        super().__init__(f"A prospect with this email or LinkedIn URL already exists (id {existing.pk}).")
+        self.existing = existing
+
+
+@dataclass
+class UpsertResult:
+    status: str  # created | updated | unchanged | suppressed
+    prospect: Prospect | None
+
+
+def activity_record(
+    *,
+    prospect: Prospect,
+    kind: str,
+    summary: str = "",
+    actor: User | None = None,
+    data: dict[str, Any] | None = None,
+) -> Activity:
+    return Activity.objects.create(
+        org_id=prospect.org_id,
+        prospect=prospect,
+        kind=kind,
+        actor=actor,
+        summary=summary[:500],
+        data=data or {},
+    )
+
+
+def is_suppressed(*, email_normalized: str | None, domain: str | None = None) -> bool:
+    """Whether the current organisation's suppression list covers this address or domain."""
+    conditions = Q()
+    if email_normalized:
+        conditions |= Q(kind=SuppressionKind.EMAIL, value=email_normalized)
+        conditions |= Q(kind=SuppressionKind.EMAIL_HASH, value=Suppression.hash_email(email_normalized))
+        conditions |= Q(kind=SuppressionKind.DOMAIN, value=email_normalized.rsplit("@", 1)[1])
+    if domain:
+        conditions |= Q(kind=SuppressionKind.DOMAIN, value=domain)
+    return bool(conditions) and Suppression.objects.filter(conditions).exists()
+
+
+def company_for_domain(*, org_id: int, domain: str | None, name: str = "") -> Company | None:
+    """The organisation's company for a domain, created on first sight (concurrency-safe)."""
+    if not domain:
+        return None
+    company, created = Company.objects.get_or_create(
+        org_id=org_id, domain=domain, defaults={"name": name[:255]}
+    )
+    if not created and name and not company.name:
+        company.name = name[:255]
+        company.save(update_fields=["name", "updated_at"])
+    return company
+
+
+def clean_prospect_data(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate and normalise incoming fields; raises ValidationError naming the field."""
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for field in TEXT_FIELDS:
+        if field in data and data[field] is not None:
+            value = str(data[field]).strip()
+            limit = FIELD_LIMITS.get(field)
+            if limit and len(value) > limit:
+                errors[field] = f"is longer than {limit} characters"
+                continue
+            cleaned[field] = value
+    if "email" in cleaned:
+        try:
+            cleaned["email_normalized"] = normalize.email(cleaned["email"])
+        except ValidationError:
+            errors["email"] = f"{cleaned['email'][:80]!r} is not a valid email address"
+    if "linkedin_url" in cleaned:
+        cleaned["linkedin_normalized"] = normalize.linkedin(cleaned["linkedin_url"])
+    if "company_domain" in cleaned:
+        cleaned["company_domain"] = normalize.domain(cleaned["company_domain"]) or ""
+    if "tags" in data:
+        cleaned["tags"] = normalize.tags(data["tags"])
+    if "custom_fields" in data:
+        if not isinstance(data["custom_fields"], dict):
+            errors["custom_fields"] = "must be an object"
+        else:
+            cleaned["custom_fields"] = {str(k)[:100]: v for k, v in data["custom_fields"].items()}
+    if data.get("stage"):
+        if data["stage"] not in Stage.values:
+            errors["stage"] = f"must be one of {', '.join(Stage.values)}"
+        else:
+            cleaned["stage"] = data["stage"]
+    if data.get("lawful_basis") is not None:
+        if data["lawful_basis"] not in LawfulBasis.values:
+            errors["lawful_basis"] = "must be consent, legitimate_interest or contract"
+        else:
+            cleaned["lawful_basis"] = data["lawful_basis"]
+    for flag in ("do_not_contact",):
+        if flag in data and data[flag] is not None:
+            cleaned[flag] = bool(data[flag])
+    for key in ("utm", "answers"):
+        if isinstance(data.get(key), dict):
+            cleaned[key] = data[key]
+    if errors:
+        raise ValidationError(errors)
+    if (
+        not cleaned.get("email_normalized")
+        and not cleaned.get("linkedin_normalized")
+        and not (cleaned.get("first_name") or cleaned.get("last_name"))
+    ):
+        raise ValidationError({"email": "a prospect needs an email, a LinkedIn URL or a name"})
+    return cleaned
+
+
+def find_duplicate(*, email_normalized: str | None, linkedin_normalized: str | None) -> Prospect | None:
+    if email_normalized:
+        found = Prospect.objects.filter(email_normalized=email_normalized).first()
+        if found:
+            return found
+    if linkedin_normalized:
+        return Prospect.objects.filter(linkedin_normalized=linkedin_normalized).order_by("id").first()
+    return None
+
+
+def _apply(prospect: Prospect, cleaned: dict[str, Any], *, overwrite: bool) -> list[str]:
+    """Copy cleaned values onto the prospect. Empty incoming values never blank stored ones."""
+    changed: list[str] = []
+    for field, value in cleaned.items():
+        current = getattr(prospect, field)
+        if field == "tags":
+            value = list(dict.fromkeys([*current, *value]))
+        elif field == "custom_fields":
+            value = {**current, **value}
+        elif (field in ("stage", "email_normalized", "linkedin_normalized") and value is None) or value in ("", None, {}, []) or (not overwrite and current not in ("", None, {}, [])):
+            continue
+        if value != current:
+            setattr(prospect, field, value)
+            changed.append(field)
+    return changed
+
+
+def _link_company(prospect: Prospect) -> bool:
+    domain = prospect.company_domain or normalize.company_domain_from_email(prospect.email_normalized)
+    if domain and not prospect.company_domain:
+        prospect.company_domain = domain
+    company = company_for_domain(org_id=prospect.org_id, domain=domain, name=prospect.company_name)
+    if company and prospect.company_id != company.pk:
+        prospect.company = company
+        if not prospect.company_name and company.name:
+            prospect.company_name = company.name
+        return True
+    return False
+
+
+def prospect_upsert(
+    *,
+    org: Organization,
+    data: dict[str, Any],
+    actor: User | None = None,
+    source: str = Source.MANUAL,
+    update_existing: bool = True,
+    create_only: bool = False,
+) -> UpsertResult:
+    """Create or update one prospect, deduplicated by email then LinkedIn URL; suppressed people are skipped."""
+    cleaned = clean_prospect_data(data)
+    email_normalized = cleaned.get("email_normalized")
+    if is_suppressed(email_normalized=email_normalized, domain=cleaned.get("company_domain")):
+        return UpsertResult("suppressed", None)
+    with transaction.atomic():
+        existing = find_duplicate(
+            email_normalized=email_normalized, linkedin_normalized=cleaned.get("linkedin_normalized")
+        )
+        if existing is not None:
+            if create_only:
+                raise DuplicateProspect(existing)
+            existing = Prospect.objects.select_for_update().get(pk=existing.pk)
+            changed = _apply(existing, cleaned, overwrite=update_existing)
+            if "company_domain" in changed or "email_normalized" in changed:
+                _link_company(existing)
+            if not changed:
+                return UpsertResult("unchanged", existing)
+            existing.updated_at = timezone.now()
+            existing.save()
+            activity_record(
+                prospect=existing,
+                kind="updated",
+                actor=actor,
+                summary=f"Updated from {Source(source).label}: {', '.join(changed)}",
+                data={"fields": changed, "source": source},
+            )
+            return UpsertResult("updated", existing)
+        prospect = Prospect(org=org, source=source)
+        _apply(prospect, cleaned, overwrite=True)
+        _link_company(prospect)
+        try:
+            with transaction.atomic():
+                prospect.save()
+        except IntegrityError:
+            # Another request created the same email a moment ago: treat as an update of that row.
+            raced = find_duplicate(email_normalized=email_normalized, linkedin_normalized=None)
+            if raced is None or create_only:
+                raise DuplicateProspect(raced) if raced else ValidationError("duplicate prospect") from None
+            return UpsertResult("unchanged", raced)
+        activity_record(
+            prospect=prospect,
+            kind="created",
+            actor=actor,
+            summary=f"Created from {Source(source).label}",
+            data={"source": source},
+        )
+        return UpsertResult("created", prospect)
+
+
+def prospect_update(*, prospect: Prospect, data: dict[str, Any], actor: User | None) -> Prospect:
+    """Edit fields (explicit values overwrite; blanks clear text fields). Stage changes go through the timeline."""
+    cleaned = clean_prospect_data({"first_name": prospect.first_name, "email": prospect.email, **data})
+    stage = cleaned.pop("stage", None)
+    changed = []
+    with transaction.atomic():
+        for field, value in cleaned.items():
+            if field in data or field in ("email_normalized", "linkedin_normalized"):
+                if field == "email_normalized" and value and value != prospect.email_normalized:
+                    duplicate = (
+                        Prospect.objects.filter(email_normalized=value).exclude(pk=prospect.pk).first()
+                    )
+                    if duplicate:
+                        raise DuplicateProspect(duplicate)
+                if getattr(prospect, field) != value:
+                    setattr(prospect, field, value)
+                    changed.append(field)
+        if "owner_id" in data:
+            owner_id = data["owner_id"]
+            if owner_id is not None and not Membership.objects.filter(user_id=owner_id).exists():
+                raise ValidationError({"owner_id": "must be a member of this organisation"})
+            if prospect.owner_id != owner_id:
+                prospect.owner_id = owner_id
+                changed.append("owner")
+        if "company_domain" in changed or "email_normalized" in changed:
+            _link_company(prospect)
+        if changed:
+            prospect.updated_at = timezone.now()
+            prospect.save()
+            activity_record(
+                prospect=prospect,
+                kind="updated",
+                actor=actor,
+                summary=f"Edited {', '.join(f for f in changed if not f.endswith('_normalized'))}",
+                data={"fields": changed},
+            )
+        if stage and stage != prospect.stage:
+            prospect_change_stage(prospect=prospect, stage=stage, actor=actor)
+    return prospect
+
+
+def prospect_change_stage(
+    *, prospect: Prospect, stage: str, actor: User | None, reason: str = ""
+) -> Prospect:
+    if stage not in Stage.values:
+        raise ValidationError({"stage": f"must be one of {', '.join(Stage.values)}"})
+    old = prospect.stage
+    if old == stage:
+        return prospect
+    prospect.stage = stage
+    prospect.updated_at = timezone.now()
+    prospect.save(update_fields=["stage", "updated_at"])
+    activity_record(
+        prospect=prospect,
+        kind="stage_changed",
+        actor=actor,
+        summary=f"Stage {Stage(old).label} → {Stage(stage).label}" + (f" ({reason})" if reason else ""),
+        data={"from": old, "to": stage},
+    )
+    return prospect
+
+
+def note_create(*, prospect: Prospect, body: str, author: User | None) -> Note:
+    body = body.strip()
+    if not body:
+        raise ValidationError({"body": "A note cannot be empty."})
+    with transaction.atomic():
+        note = Note.objects.create(
+            org_id=prospect.org_id, prospect=prospect, author=author, body=body[:20000]
+        )
+        activity_record(
+            prospect=prospect, kind="note", actor=author, summary=body[:200], data={"note_id": note.pk}
+        )
+    return note
+
+
+def outcome_record(
+    *, prospect: Prospect, result: str, reason: str = "", actor: User | None, source: str = "ui"
+) -> Outcome:
+    if result not in OutcomeResult.values:
+        raise ValidationError({"result": "must be won, lost or disqualified"})
+    with transaction.atomic():
+        outcome = Outcome.objects.create(
+            org_id=prospect.org_id,
+            prospect=prospect,
+            result=result,
+            reason=reason.strip()[:500],
+            recorded_by=actor,
+            source=source,
+        )
+        activity_record(
+            prospect=prospect,
+            kind="outcome",
+            actor=actor,
+            summary=f"Outcome: {OutcomeResult(result).label}" + (f" — {reason}" if reason else ""),
+            data={"result": result, "reason": reason, "source": source},
+        )
+        prospect_change_stage(prospect=prospect, stage=OUTCOME_STAGE[OutcomeResult(result)], actor=actor)
+    return outcome
+
+
+def suppression_add(*, org: Organization, value: str, actor: User | None, reason: str = "") -> Suppression:
+    """Suppress an email address or a whole domain ('acme.com' or '@acme.com')."""
+    raw = value.strip().lower()
+    if "@" in raw and not raw.startswith("@"):
+        kind, normalized = SuppressionKind.EMAIL, normalize.email_or_none(raw)
+    else:
+        kind, normalized = SuppressionKind.DOMAIN, normalize.domain(raw.lstrip("@"))
+    if not normalized:
+        raise ValidationError({"value": f"{value[:80]!r} is neither an email address nor a domain"})
+    with transaction.atomic():
+        suppression, created = Suppression.objects.get_or_create(
+            org=org, kind=kind, value=normalized, defaults={"reason": reason[:255], "created_by": actor}
+        )
+        if created:
+            audit_record(
+                org=org,
+                actor=actor,
+                action="suppression.added",
+                target=suppression,
+                data={"kind": kind, "reason": reason[:255]},
+            )
+    return suppression
+
+
+def suppression_remove(*, suppression: Suppression, actor: User | None) -> None:
+    if suppression.kind == SuppressionKind.EMAIL_HASH:
+        raise ValidationError(
+            "Entries left by an erasure cannot be removed: the person asked to be forgotten."
+        )
+    with transaction.atomic():
+        audit_record(
+            org=suppression.org,
+            actor=actor,
+            action="suppression.removed",
+            target=suppression,
+            data={"kind": suppression.kind},
+        )
+        suppression.delete()
