@@ -193,3 +193,28 @@ class AuditLog(OrgOwned):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_label}"
+
+
+class IdempotencyRecord(OrgOwned):
+    """The first response to a POST carrying an `Idempotency-Key`, per API key; replayed for repeats for 24 h.
+
+    `status_code` is NULL while the first request is still running, so a concurrent repeat can be refused.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.BinaryField(default=b"")
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_unique_key_per_apikey")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status_code or 'in flight'})"

@@ -11,6 +11,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
+from accounts import idempotency
 from leadgen import ratelimit
 from leadgen.tenancy import set_org_for_request
 
@@ -42,6 +43,7 @@ class ApiKeyAuth(HttpBearer):
             raise RateLimited(retry_after)
         set_org_for_request(key.org_id)
         request.org = key.org  # type: ignore[attr-defined]
+        idempotency.claim(request, key)
         return key
 
 
@@ -54,6 +56,9 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
     description="Authenticate with `Authorization: Bearer <api key>` (Settings → API keys).",
 )
+
+
+idempotency.install(api)
 
 
 def error(request: HttpRequest, status: int, detail: str, code: str, **extra: Any) -> HttpResponse:

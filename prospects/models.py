@@ -10,10 +10,11 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import Q, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Concat, Lower
 from django.utils.timezone import now
 
+from leadgen.crypto import EncryptedTextField
 from leadgen.tenancy import OrgOwned
 
 
@@ -156,6 +157,13 @@ class Prospect(OrgOwned):
             models.Index(fields=["company"], name="prospect_company"),
             GinIndex(OpClass("search_text", name="gin_trgm_ops"), name="prospect_search_trgm"),
             GinIndex(fields=["tags"], name="prospect_tags"),
+            # Keyset pagination of the list page: one (org, sort column, id) index per sortable column.
+            models.Index(fields=["org", "updated_at", "id"], name="prospect_org_updated"),
+            models.Index(fields=["org", "email", "id"], name="prospect_org_email_sort"),
+            models.Index(fields=["org", "company_name", "id"], name="prospect_org_company_sort"),
+            models.Index(fields=["org", "title", "id"], name="prospect_org_title_sort"),
+            models.Index(fields=["org", "stage", "id"], name="prospect_org_stage_sort"),
+            models.Index(F("org"), Coalesce("score", Value(-1)), F("id"), name="prospect_org_score_sort"),
         ]
 
     def __str__(self) -> str:
@@ -357,9 +365,9 @@ class LeadSourceSettings(OrgOwned):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     meta_verify_token = models.CharField(max_length=200, blank=True)
-    meta_app_secret = models.TextField(blank=True)
-    meta_page_access_token = models.TextField(blank=True)
-    google_key = models.TextField(blank=True)
+    meta_app_secret = EncryptedTextField(blank=True)
+    meta_page_access_token = EncryptedTextField(blank=True)
+    google_key = EncryptedTextField(blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["org"], name="leadsource_one_per_org")]

@@ -1,0 +1,211 @@
+"""API schemas. Writable prospect fields carry the names of the generic CSV headers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from ninja import Schema
+from pydantic import ConfigDict, Field
+
+
+class ProspectIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+    phone: str | None = None
+    linkedin_url: str | None = None
+    location: str | None = None
+    company_name: str | None = None
+    company_domain: str | None = None
+    tags: list[str] | str | None = None
+    custom_fields: dict[str, Any] | None = None
+    stage: str | None = None
+
+
+class ProspectPatch(ProspectIn):
+    owner_id: int | None = None
+
+
+class ProspectOut(Schema):
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+    title: str
+    phone: str
+    linkedin_url: str
+    location: str
+    company_name: str
+    company_domain: str
+    tags: list[str]
+    custom_fields: dict[str, Any]
+    stage: str
+    company_id: int | None
+    score: int | None
+    tier: str
+    source: str
+    owner_id: int | None
+    seniority: str
+    department: str
+    timezone: str
+    do_not_contact: bool
+    lawful_basis: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ProspectListOut(Schema):
+    items: list[ProspectOut]
+    next_cursor: str | None
+
+
+class BulkIn(Schema):
+    # Raw objects: each item is validated on its own so one bad item never fails the others.
+    items: list[dict[str, Any]]
+    update_existing: bool = True
+
+
+class BulkItemOut(Schema):
+    index: int
+    status: Literal["created", "updated", "unchanged", "suppressed", "error"]
+    id: int | None = None
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class BulkOut(Schema):
+    results: list[BulkItemOut]
+
+
+class NoteIn(Schema):
+    body: str
+
+
+class NoteOut(Schema):
+    id: int
+    body: str
+    author_id: int | None
+    created_at: dt.datetime
+
+
+class NoteListOut(Schema):
+    items: list[NoteOut]
+    next_cursor: str | None
+
+
+class OutcomeIn(Schema):
+    # Optional only so that an id check (404) comes before "result is required" (400 from the service).
+    result: Literal["won", "lost", "disqualified"] | None = None
+    reason: str = ""
+
+
+class OutcomeOut(Schema):
+    id: int
+    prospect_id: int
+    result: str
+    reason: str
+    source: str
+    created_at: dt.datetime
+
+
+class MergeIn(Schema):
+    primary_id: int
+    duplicate_ids: list[int] = Field(min_length=1, max_length=50)
+
+
+class CompanyIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = ""
+    domain: str | None = None
+    website: str = ""
+    industry: str = ""
+    employee_count: int | None = Field(default=None, ge=0)
+    location: str = ""
+    description: str = ""
+    linkedin_url: str = ""
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class CompanyPatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    domain: str | None = None
+    website: str | None = None
+    industry: str | None = None
+    employee_count: int | None = Field(default=None, ge=0)
+    location: str | None = None
+    description: str | None = None
+    linkedin_url: str | None = None
+    custom_fields: dict[str, Any] | None = None
+
+
+class CompanyOut(Schema):
+    id: int
+    name: str
+    domain: str | None
+    website: str
+    industry: str
+    employee_count: int | None
+    location: str
+    description: str
+    linkedin_url: str
+    technologies: list[str]
+    custom_fields: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CompanyListOut(Schema):
+    items: list[CompanyOut]
+    next_cursor: str | None
+
+
+class ImportOut(Schema):
+    id: int
+    original_name: str
+    status: str
+    error: str
+    encoding: str
+    delimiter: str
+    headers: list[str]
+    mapping: dict[str, str]
+    update_existing: bool
+    tags: list[str]
+    total_rows: int
+    processed_rows: int
+    percent: int
+    created_count: int
+    updated_count: int
+    unchanged_count: int
+    suppressed_count: int
+    failed_count: int
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class ImportListOut(Schema):
+    items: list[ImportOut]
+    next_cursor: str | None
+
+
+class ImportStartIn(Schema):
+    mapping: dict[str, str] = Field(default_factory=dict)
+    update_existing: bool = True
+    tags: list[str] | str = Field(default_factory=list)
+
+
+class ImportRowErrorOut(Schema):
+    line: int
+    reason: str
+    raw: str
+
+
+class ImportRowErrorListOut(Schema):
+    items: list[ImportRowErrorOut]
+    next_cursor: str | None

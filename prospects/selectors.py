@@ -1,0 +1,555 @@
+"""Reads for prospects and companies, shared by the pages and the JSON API.
+
+Lists use keyset (cursor) pagination over (sort value, id) and a capped count, so a page costs the same at row
+10 and at row 1,000,000: every sortable column has an index leading with `org` (see Prospect.Meta.indexes).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlencode
+
+from django.db import connection
+from django.db.models import F, Q, QuerySet, TextField, Value
+from django.db.models.expressions import Combinable
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+from django.db.models.functions import Coalesce, Concat
+from django.utils import timezone
+from django.utils.html import format_html_join
+
+from leadgen.tenancy import org_scope, require_org_id
+
+from .models import Activity, Company, Note, Prospect, SavedView, Source, Stage
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+# "About N" instead of an exact COUNT(*): counting stops after this many rows, and the planner's estimate
+# stands in beyond (a filter no index covers would otherwise scan ~cap/selectivity rows).
+COUNT_CAP = 1_000
+BOARD_CARDS = 50
+BOARD_COUNT_CAP = 1_000
+
+# Sort name → expression; NULL scores sort as -1 so one index range serves both directions.
+SORTS: dict[str, Combinable] = {
+    "created_at": F("created_at"),
+    "updated_at": F("updated_at"),
+    "last_name": F("last_name"),
+    "email": F("email"),
+    "company_name": F("company_name"),
+    "title": F("title"),
+    "stage": F("stage"),
+    "score": Coalesce(F("score"), Value(-1)),
+}
+TIERS = ("A", "B", "C", "disqualified")
+# The same keys in a form no btree index serves: for a rare search term Postgres must then find the matches
+# through the trigram index and sort them, instead of walking a sort index and filtering every row it meets.
+UNINDEXED_SORTS: dict[str, Combinable] = {
+    "created_at": F("created_at") + Value(dt.timedelta(0)),
+    "updated_at": F("updated_at") + Value(dt.timedelta(0)),
+    "score": Coalesce(F("score"), Value(-1)) + Value(0),
+    **{name: Concat(F(name), Value("")) for name in ("last_name", "email", "company_name", "title", "stage")},
+}
+# A search first looks for a page of matches among this many next rows in sort order (an index walk: cheap
+# when the term is common); only when they hold less than a page does the trigram index drive (cheap when rare).
+SEARCH_WINDOW = 2_000
+
+
+class InvalidCursor(ValueError):
+    """The cursor is malformed or belongs to another sort order."""
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _values(data: Mapping[str, Any], key: str) -> list[str]:
+    if hasattr(data, "getlist"):
+        raw = data.getlist(key)
+    else:
+        raw = data.get(key) or []
+        raw = raw if isinstance(raw, list | tuple) else [raw]
+    out: list[str] = []
+    for item in raw:
+        out.extend(part.strip() for part in str(item).split(",") if part.strip())
+    return out
+
+
+@dataclass(frozen=True)
+class ProspectFilters:
+    """Parsed list filters. Unknown or malformed values are dropped and named in `errors`."""
+
+    q: str = ""
+    stages: tuple[str, ...] = ()
+    tier: str = ""
+    score_min: int | None = None
+    score_max: int | None = None
+    icp_id: int | None = None
+    source: str = ""
+    owner_id: int | None = None
+    unassigned: bool = False
+    tag: str = ""
+    company_id: int | None = None
+    created_after: dt.date | None = None
+    created_before: dt.date | None = None
+    sort: str = "created_at"
+    descending: bool = True
+    errors: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_querydict(cls, data: Mapping[str, Any]) -> ProspectFilters:
+        errors: list[str] = []
+
+        def one(key: str) -> str:
+            values = _values(data, key)
+            return values[0] if values else ""
+
+        stages = tuple(dict.fromkeys(s for s in _values(data, "stage") if s in Stage.values))
+        if len(stages) != len(set(_values(data, "stage"))):
+            errors.append("stage")
+        numbers: dict[str, int | None] = {}
+        for key in ("score_min", "score_max", "icp", "company"):
+            raw = one(key)
+            numbers[key] = _int(raw) if raw else None
+            if raw and numbers[key] is None:
+                errors.append(key)
+        dates: dict[str, dt.date | None] = {}
+        for key in ("created_after", "created_before"):
+            raw = one(key)
+            dates[key] = _date(raw) if raw else None
+            if raw and dates[key] is None:
+                errors.append(key)
+        owner = one("owner")
+        owner_id = _int(owner) if owner and owner != "none" else None
+        if owner and owner != "none" and owner_id is None:
+            errors.append("owner")
+        tier = one("tier")
+        if tier and tier not in TIERS:
+            errors.append("tier")
+            tier = ""
+        source = one("source")
+        if source and source not in Source.values:
+            errors.append("source")
+            source = ""
+        sort = one("sort") or "-created_at"
+        descending = sort.startswith("-")
+        if sort.lstrip("-") not in SORTS:
+            errors.append("sort")
+            sort, descending = "-created_at", True
+        return cls(
+            q=" ".join(one("q").split())[:200],
+            stages=stages,
+            tier=tier,
+            score_min=numbers["score_min"],
+            score_max=numbers["score_max"],
+            icp_id=numbers["icp"],
+            source=source,
+            owner_id=owner_id,
+            unassigned=owner == "none",
+            tag=one("tag")[:60],
+            company_id=numbers["company"],
+            created_after=dates["created_after"],
+            created_before=dates["created_before"],
+            sort=sort.lstrip("-"),
+            descending=descending,
+            errors=tuple(errors),
+        )
+
+    @property
+    def sort_param(self) -> str:
+        return f"-{self.sort}" if self.descending else self.sort
+
+    def params(self, **overrides: Any) -> list[tuple[str, str]]:
+        """The canonical query parameters (defaults left out), for links, saved views and exports."""
+        f = replace(self, **overrides) if overrides else self
+        pairs: list[tuple[str, str]] = []
+        if f.q:
+            pairs.append(("q", f.q))
+        pairs += [("stage", s) for s in f.stages]
+        for key, value in (
+            ("tier", f.tier),
+            ("score_min", f.score_min),
+            ("score_max", f.score_max),
+            ("icp", f.icp_id),
+            ("source", f.source),
+            ("owner", "none" if f.unassigned else f.owner_id),
+            ("tag", f.tag),
+            ("company", f.company_id),
+            ("created_after", f.created_after),
+            ("created_before", f.created_before),
+        ):
+            if value not in (None, ""):
+                pairs.append((key, str(value)))
+        if f.sort_param != "-created_at":
+            pairs.append(("sort", f.sort_param))
+        return pairs
+
+    def query_string(self, **overrides: Any) -> str:
+        return urlencode(self.params(**overrides))
+
+    def sort_link(self, column: str) -> str:
+        """Query string that sorts by `column`, flipping the direction when it is already the sort."""
+        descending = (
+            not self.descending if self.sort == column else column in ("created_at", "updated_at", "score")
+        )
+        return self.query_string(sort=column, descending=descending)
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.params(sort="created_at", descending=True))
+
+    def queryset(self, *, search: bool = True, trigram_index: bool = True) -> QuerySet[Prospect]:
+        """The organisation's prospects matching these filters (unordered); `search=False` leaves `q` out.
+
+        With `trigram_index=False` the search terms are tested row by row instead of through the GIN index:
+        cheaper on a few thousand given rows than intersecting the posting lists of common trigrams.
+        """
+        qs = Prospect.objects.all()
+        searched = "search_text"
+        if not trigram_index and self.q:
+            qs = qs.alias(_search_text=Concat(F("search_text"), Value(""), output_field=TextField()))
+            searched = "_search_text"
+        # search_text is stored lower-cased; LIKE '%term%' (not ILIKE on UPPER()) is served by the trigram index.
+        for term in self.q.lower().split() if search else ():
+            qs = qs.filter(**{f"{searched}__contains": term})
+        if self.stages:
+            qs = qs.filter(stage__in=self.stages)
+        if self.tier:
+            qs = qs.filter(tier=self.tier)
+        if self.score_min is not None:
+            qs = qs.filter(score__gte=self.score_min)
+        if self.score_max is not None:
+            qs = qs.filter(score__lte=self.score_max)
+        if self.icp_id is not None:
+            qs = qs.filter(icp_id=self.icp_id)
+        if self.source:
+            qs = qs.filter(source=self.source)
+        if self.unassigned:
+            qs = qs.filter(owner__isnull=True)
+        elif self.owner_id is not None:
+            qs = qs.filter(owner_id=self.owner_id)
+        if self.tag:
+            qs = qs.filter(tags__contains=[self.tag])
+        if self.company_id is not None:
+            qs = qs.filter(company_id=self.company_id)
+        tz = timezone.get_current_timezone()
+        if self.created_after:
+            qs = qs.filter(created_at__gte=dt.datetime.combine(self.created_after, dt.time.min, tz))
+        if self.created_before:
+            end = dt.datetime.combine(self.created_before + dt.timedelta(days=1), dt.time.min, tz)
+            qs = qs.filter(created_at__lt=end)
+        return qs
+
+
+@dataclass
+class ProspectPage:
+    rows: list[Prospect]
+    next_cursor: str | None
+    # Rows matching the filters, counted up to COUNT_CAP (None when not asked for).
+    total: int | None
+    total_capped: bool
+    # True when `total` is the planner's estimate (searches), not a count.
+    total_estimated: bool = False
+
+    @property
+    def total_label(self) -> str:
+        if self.total is None:
+            return ""
+        return f"{self.total:,}+" if self.total_capped else f"{self.total:,}"
+
+    @property
+    def total_is_approximate(self) -> bool:
+        return self.total_capped or self.total_estimated
+
+
+# --- cursors -----------------------------------------------------------------------------------------------
+
+
+def _encode_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.datetime) else value
+
+
+def cursor_encode(*, sort: str, descending: bool, value: Any, pk: int) -> str:
+    raw = json.dumps([sort, descending, _encode_value(value), pk], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def cursor_decode(cursor: str, *, sort: str, descending: bool) -> tuple[Any, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        c_sort, c_desc, value, pk = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidCursor("malformed cursor") from None
+    if c_sort != sort or c_desc != descending or not isinstance(pk, int):
+        raise InvalidCursor("the cursor belongs to another sort order")
+    if sort in ("created_at", "updated_at"):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise InvalidCursor("malformed cursor") from None
+    elif not isinstance(value, int if sort == "score" else str):
+        raise InvalidCursor("malformed cursor")
+    return value, pk
+
+
+def _ordered_after(
+    qs: QuerySet[Any], *, sort_expr: Combinable, sort: str, descending: bool, cursor: str | None
+) -> QuerySet[Any]:
+    """`qs` ordered by (sort_expr, id), starting after `cursor`."""
+    qs = qs.annotate(_sort_key=sort_expr)
+    if cursor:
+        value, pk = cursor_decode(cursor, sort=sort, descending=descending)
+        # A row comparison, so Postgres starts the index scan at the cursor instead of filtering up to it.
+        after = TupleLessThan if descending else TupleGreaterThan
+        qs = qs.filter(after(Tuple(F("_sort_key"), F("id")), (value, pk)))
+    order = ("-_sort_key", "-id") if descending else ("_sort_key", "id")
+    return qs.order_by(*order)
+
+
+def _keyset_page(
+    qs: QuerySet[Any], *, sort_expr: Combinable, sort: str, descending: bool, cursor: str | None, limit: int
+) -> tuple[list[Any], str | None]:
+    """One page of `qs` ordered by (sort_expr, id), after `cursor`; returns rows and the next cursor."""
+    ordered = _ordered_after(qs, sort_expr=sort_expr, sort=sort, descending=descending, cursor=cursor)
+    rows = list(ordered[: limit + 1])
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = cursor_encode(sort=sort, descending=descending, value=last._sort_key, pk=last.pk)
+    return rows, next_cursor
+
+
+def capped_count(qs: QuerySet[Any], cap: int | None = None) -> tuple[int, bool]:
+    """COUNT(*) over at most cap+1 rows (a LIMITed subquery): (count, whether it hit the cap)."""
+    cap = COUNT_CAP if cap is None else cap
+    n = qs.order_by()[: cap + 1].count()
+    return min(n, cap), n > cap
+
+
+def estimated_count(qs: QuerySet[Any]) -> int:
+    """The planner's row estimate for `qs` (planning only, nothing is scanned)."""
+    sql, params = qs.order_by().query.sql_with_params()
+    with connection.cursor() as cur:
+        cur.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cur.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def prospect_search(
+    *,
+    filters: ProspectFilters,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+    with_count: bool = True,
+    select_related: tuple[str, ...] = ("owner",),
+) -> ProspectPage:
+    """One page of the organisation's prospects matching `filters`. Raises InvalidCursor for a bad cursor."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    base = filters.queryset()
+    page: dict[str, Any] = {"sort": filters.sort, "descending": filters.descending, "cursor": cursor}
+    if filters.q:
+        window = _ordered_after(filters.queryset(search=False), sort_expr=SORTS[filters.sort], **page)
+        in_window = filters.queryset(trigram_index=False).filter(pk__in=window[:SEARCH_WINDOW].values("pk"))
+        rows, next_cursor = _keyset_page(
+            in_window.select_related(*select_related),
+            sort_expr=SORTS[filters.sort],
+            limit=limit,
+            **page,
+        )
+        if next_cursor is None:
+            rows, next_cursor = _keyset_page(
+                base.select_related(*select_related),
+                sort_expr=UNINDEXED_SORTS[filters.sort],
+                limit=limit,
+                **page,
+            )
+    else:
+        rows, next_cursor = _keyset_page(
+            base.select_related(*select_related), sort_expr=SORTS[filters.sort], limit=limit, **page
+        )
+    total: int | None = None
+    capped = estimated = False
+    if with_count:
+        if not cursor and next_cursor is None:
+            total = len(rows)  # the whole result fits on this page: no second query
+        elif filters.q or filters.tag:
+            # Counting GIN (trigram, tags) matches means building whole bitmaps, even under a LIMIT: at a
+            # million rows a broad term costs more than the page itself, so searches show an estimate.
+            total = max(estimated_count(base), len(rows) + (1 if next_cursor else 0))
+            estimated = True
+        else:
+            total, capped = capped_count(base)
+            if capped:
+                # Past the cap, the planner's estimate says "about how many" at no scanning cost.
+                total, capped, estimated = max(estimated_count(base), total + 1), False, True
+    return ProspectPage(
+        rows=rows, next_cursor=next_cursor, total=total, total_capped=capped, total_estimated=estimated
+    )
+
+
+def prospect_export_rows(*, filters: ProspectFilters, org_id: int, batch: int = 2000) -> Iterator[Prospect]:
+    """Every prospect matching `filters`, in the list's order, fetched in keyset batches (constant memory).
+
+    Takes the org explicitly: a streamed response is consumed after the request's org scope has ended.
+    """
+    cursor: str | None = None
+    while True:
+        with org_scope(org_id):
+            rows, cursor = _keyset_page(
+                filters.queryset().select_related("owner"),
+                sort_expr=SORTS[filters.sort],
+                sort=filters.sort,
+                descending=filters.descending,
+                cursor=cursor,
+                limit=batch,
+            )
+        yield from rows
+        if cursor is None:
+            return
+
+
+# --- one prospect ------------------------------------------------------------------------------------------
+
+
+def prospect_timeline(*, prospect: Prospect, limit: int = 200) -> list[Activity]:
+    return list(
+        Activity.objects.filter(prospect=prospect)
+        .select_related("actor")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def prospect_notes(*, prospect: Prospect, limit: int = 100) -> list[Note]:
+    return list(
+        Note.objects.filter(prospect=prospect).select_related("author").order_by("-created_at", "-id")[:limit]
+    )
+
+
+# --- board -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BoardColumn:
+    stage: str
+    label: str
+    cards: list[Prospect]
+    count: int
+    capped: bool
+
+    @cached_property
+    def move_options(self) -> str:
+        """The "Move to" <option>s with this column's stage selected; built once per column, from constants."""
+        return format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            ((value, " selected" if value == self.stage else "", label) for value, label in Stage.choices),
+        )
+
+    @property
+    def count_label(self) -> str:
+        return f"{BOARD_COUNT_CAP:,}+" if self.capped else f"{self.count:,}"
+
+
+def prospect_board(*, cards_per_column: int = BOARD_CARDS) -> list[BoardColumn]:
+    """A column per stage: its newest cards and a capped count, in two queries whatever the org's size."""
+    per_stage = [
+        Prospect.objects.filter(stage=stage)
+        .only(
+            "id",
+            "first_name",
+            "last_name",
+            "email",
+            "company_name",
+            "title",
+            "stage",
+            "score",
+            "tier",
+            "created_at",
+        )
+        .order_by("-created_at", "-id")[:cards_per_column]
+        for stage in Stage.values
+    ]
+    cards: dict[str, list[Prospect]] = {stage: [] for stage in Stage.values}
+    for prospect in per_stage[0].union(*per_stage[1:], all=True):
+        cards[prospect.stage].append(prospect)
+    for column in cards.values():
+        column.sort(key=lambda p: (p.created_at, p.pk), reverse=True)
+    counts = _board_counts()
+    return [
+        BoardColumn(
+            stage=stage,
+            label=Stage(stage).label,
+            cards=cards[stage],
+            count=min(counts.get(stage, 0), BOARD_COUNT_CAP),
+            capped=counts.get(stage, 0) > BOARD_COUNT_CAP,
+        )
+        for stage in Stage.values
+    ]
+
+
+def _board_counts() -> dict[str, int]:
+    # One round trip; each stage's count stops at the cap thanks to the LIMITed lateral subquery.
+    table = Prospect._meta.db_table
+    sql = f"""
+        SELECT s.stage, c.n
+        FROM unnest(%s::text[]) AS s(stage)
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS n FROM (
+                SELECT 1 FROM {table} p WHERE p.org_id = %s AND p.stage = s.stage LIMIT %s
+            ) limited
+        ) c
+    """  # noqa: S608 (table name is our model's, values are parameters)
+    with connection.cursor() as cur:
+        cur.execute(sql, [list(Stage.values), require_org_id(), BOARD_COUNT_CAP + 1])
+        return {stage: int(n) for stage, n in cur.fetchall()}
+
+
+# --- companies ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CompanyPage:
+    rows: list[Company]
+    next_cursor: str | None
+
+
+def company_search(*, q: str = "", cursor: str | None = None, limit: int = PAGE_SIZE) -> CompanyPage:
+    qs = Company.objects.all()
+    for term in q.split():
+        qs = qs.filter(Q(name__icontains=term) | Q(domain__icontains=term))
+    rows, next_cursor = _keyset_page(
+        qs, sort_expr=F("name"), sort="name", descending=False, cursor=cursor, limit=limit
+    )
+    return CompanyPage(rows=rows, next_cursor=next_cursor)
+
+
+def company_prospects(*, company: Company, limit: int = 100) -> tuple[list[Prospect], int, bool]:
+    qs = Prospect.objects.filter(company=company)
+    rows = list(qs.select_related("owner").order_by("-created_at", "-id")[:limit])
+    if len(rows) < limit:
+        return rows, len(rows), False
+    total, capped = capped_count(qs)
+    return rows, total, capped
+
+
+def saved_view_list(*, user: Any) -> list[SavedView]:
+    return list(SavedView.objects.filter(user=user).order_by("name"))

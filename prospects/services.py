@@ -44,7 +44,9 @@ TEXT_FIELDS = (
     "company_domain",
     "source_detail",
 )
-FIELD_LIMITS = {f.name: f.max_length for f in Prospect._meta.get_fields() if getattr(f, "max_length", None)}
+FIELD_LIMITS: dict[str, int] = {
+    f.name: f.max_length for f in Prospect._meta.concrete_fields if f.max_length
+}
 OUTCOME_STAGE = {
     OutcomeResult.WON: Stage.WON,
     OutcomeResult.LOST: Stage.LOST,
@@ -179,9 +181,14 @@ def _apply(prospect: Prospect, cleaned: dict[str, Any], *, overwrite: bool) -> l
         current = getattr(prospect, field)
         if field == "tags":
             value = list(dict.fromkeys([*current, *value]))
-        elif field == "custom_fields":
+        elif field in ("custom_fields", "answers"):
+            # Answers from several forms and ads add up: each is kept for intent scoring.
             value = {**current, **value}
-        elif (field in ("stage", "email_normalized", "linkedin_normalized") and value is None) or value in ("", None, {}, []) or (not overwrite and current not in ("", None, {}, [])):
+        elif (
+            (field in ("stage", "email_normalized", "linkedin_normalized") and value is None)
+            or value in ("", None, {}, [])
+            or (not overwrite and current not in ("", None, {}, []))
+        ):
             continue
         if value != current:
             setattr(prospect, field, value)
@@ -400,3 +407,200 @@ def suppression_remove(*, suppression: Suppression, actor: User | None) -> None:
             data={"kind": suppression.kind},
         )
         suppression.delete()
+
+
+# --- API: single deletes and company CRUD ---------------------------------------------------------------
+
+
+class DuplicateCompany(Exception):
+    def __init__(self, existing: Company) -> None:
+        super().__init__(f"A company with this domain already exists (id {existing.pk}).")
+        self.existing = existing
+
+
+COMPANY_TEXT_FIELDS = ("name", "website", "industry", "location", "description", "linkedin_url")
+
+
+def _clean_company_data(data: dict[str, Any]) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    limits: dict[str, int] = {
+        f.name: int(f.max_length or 0)
+        for f in Company._meta.concrete_fields
+        if getattr(f, "max_length", None)
+    }
+    for field in COMPANY_TEXT_FIELDS:
+        if data.get(field) is not None:
+            value = str(data[field]).strip()
+            limit = limits.get(field)
+            if limit and len(value) > limit:
+                errors[field] = f"is longer than {limit} characters"
+            cleaned[field] = value
+    if "domain" in data:
+        raw = (data["domain"] or "").strip()
+        cleaned["domain"] = normalize.domain(raw) if raw else None
+        if raw and cleaned["domain"] is None:
+            errors["domain"] = f"{raw[:80]!r} is not a domain"
+    if "employee_count" in data:
+        cleaned["employee_count"] = data["employee_count"]
+    if data.get("custom_fields") is not None:
+        cleaned["custom_fields"] = {str(k)[:100]: v for k, v in data["custom_fields"].items()}
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def company_create(*, org: Organization, data: dict[str, Any]) -> Company:
+    """A company deduplicated by normalised domain; raises DuplicateCompany with the existing row."""
+    cleaned = _clean_company_data(data)
+    if not cleaned.get("name") and not cleaned.get("domain"):
+        raise ValidationError({"name": "a company needs a name or a domain"})
+    if cleaned.get("domain") and (existing := Company.objects.filter(domain=cleaned["domain"]).first()):
+        raise DuplicateCompany(existing)
+    try:
+        with transaction.atomic():
+            return Company.objects.create(org=org, **cleaned)
+    except IntegrityError:
+        raise DuplicateCompany(Company.objects.get(domain=cleaned["domain"])) from None
+
+
+def company_update(*, company: Company, data: dict[str, Any]) -> Company:
+    cleaned = _clean_company_data(data)
+    if cleaned.get("domain") and cleaned["domain"] != company.domain:
+        existing = Company.objects.filter(domain=cleaned["domain"]).exclude(pk=company.pk).first()
+        if existing:
+            raise DuplicateCompany(existing)
+    changed = [field for field, value in cleaned.items() if getattr(company, field) != value]
+    for field in changed:
+        setattr(company, field, cleaned[field])
+    if changed:
+        company.save()
+    return company
+
+
+def company_delete(*, company: Company) -> None:
+    """Its prospects stay, unlinked from the company."""
+    company.delete()
+
+
+def prospect_delete(*, prospect: Prospect) -> None:
+    """Removes the person with their notes, timeline and outcomes (cascade)."""
+    prospect.delete()
+
+
+# --- bulk actions and saved views (list page) ----------------------------------------------------------------
+
+from .models import SavedView  # noqa: E402
+
+BULK_LIMIT = 1000
+
+
+def _bulk_ids(ids: list[int] | list[str]) -> list[int]:
+    clean: dict[int, None] = {}
+    for value in ids:
+        try:
+            clean.setdefault(int(value), None)
+        except (TypeError, ValueError):
+            continue
+    if len(clean) > BULK_LIMIT:
+        raise ValidationError({"ids": f"select at most {BULK_LIMIT} prospects at once"})
+    return list(clean)
+
+
+def prospect_bulk_update(
+    *,
+    ids: list[int] | list[str],
+    actor: User | None,
+    stage: str | None = None,
+    owner_id: int | None = None,
+    clear_owner: bool = False,
+    add_tags: list[str] | None = None,
+    remove_tags: list[str] | None = None,
+) -> int:
+    """Change stage / owner / tags of the selected prospects of the current org; returns how many changed.
+
+    Each changed prospect gets one timeline entry, written in a single INSERT.
+    """
+    if stage and stage not in Stage.values:
+        raise ValidationError({"stage": f"must be one of {', '.join(Stage.values)}"})
+    if owner_id is not None and not Membership.objects.filter(user_id=owner_id).exists():
+        raise ValidationError({"owner_id": "must be a member of this organisation"})
+    adding = normalize.tags(add_tags or [])
+    removing = set(normalize.tags(remove_tags or []))
+    now = timezone.now()
+    with transaction.atomic():
+        prospects = list(
+            Prospect.objects.filter(pk__in=_bulk_ids(ids))
+            .select_for_update()
+            .only("id", "org_id", "stage", "owner_id", "tags", "updated_at")
+            .order_by("id")
+        )
+        activities: list[Activity] = []
+        changed_rows: list[Prospect] = []
+        for prospect in prospects:
+            summary: list[str] = []
+            data: dict[str, Any] = {"bulk": True}
+            if stage and prospect.stage != stage:
+                summary.append(f"Stage {Stage(prospect.stage).label} → {Stage(stage).label}")
+                data.update({"from": prospect.stage, "to": stage})
+                prospect.stage = stage
+            new_owner = None if clear_owner else owner_id
+            if (clear_owner or owner_id is not None) and prospect.owner_id != new_owner:
+                summary.append("owner changed")
+                data["owner"] = new_owner
+                prospect.owner_id = new_owner
+            tags = [t for t in dict.fromkeys([*prospect.tags, *adding]) if t not in removing]
+            if tags != prospect.tags:
+                summary.append("tags " + ", ".join(tags) if tags else "tags cleared")
+                data["tags"] = tags
+                prospect.tags = tags
+            if not summary:
+                continue
+            prospect.updated_at = now
+            changed_rows.append(prospect)
+            kind = "stage_changed" if len(summary) == 1 and "to" in data else "updated"
+            activities.append(
+                Activity(
+                    org_id=prospect.org_id,
+                    prospect=prospect,
+                    kind=kind,
+                    actor=actor,
+                    summary=("Bulk edit: " + "; ".join(summary))[:500],
+                    data=data,
+                    created_at=now,
+                )
+            )
+        Prospect.objects.bulk_update(
+            changed_rows, ["stage", "owner_id", "tags", "updated_at"], batch_size=500
+        )
+        Activity.objects.bulk_create(activities, batch_size=500)
+    return len(changed_rows)
+
+
+def prospect_bulk_delete(*, org: Organization, ids: list[int] | list[str], actor: User | None) -> int:
+    """Delete the selected prospects of the current org with their notes and timeline; audited."""
+    clean = _bulk_ids(ids)
+    with transaction.atomic():
+        found = list(Prospect.objects.filter(pk__in=clean).values_list("id", flat=True))
+        if not found:
+            return 0
+        Prospect.objects.filter(pk__in=found).delete()
+        audit_record(
+            org=org, actor=actor, action="prospects.deleted", data={"count": len(found), "ids": found[:1000]}
+        )
+    return len(found)
+
+
+def saved_view_save(*, org: Organization, user: User, name: str, query: str) -> SavedView:
+    """Save the list's current query under a name; saving an existing name replaces its query."""
+    name = " ".join(name.split())[:100]
+    if not name:
+        raise ValidationError({"name": "Give the view a name."})
+    saved, _ = SavedView.objects.update_or_create(
+        org=org, user=user, name=name, defaults={"query": query[:2000]}
+    )
+    return saved
+
+
+def saved_view_delete(*, saved_view: SavedView) -> None:
+    saved_view.delete()

@@ -2,8 +2,59 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import gdpr_views, hooks, import_views, merge_views, settings_views, views
 
 urlpatterns: list = [
     path("prospects/", views.prospect_list, name="prospect_list"),
+    path("prospects/bulk/", views.prospect_bulk, name="prospect_bulk"),
+    path("prospects/export.csv", views.prospect_export, name="prospect_export"),
+    path("prospects/views/", views.saved_view_create, name="saved_view_create"),
+    path("prospects/views/<int:saved_view_id>/delete/", views.saved_view_delete, name="saved_view_delete"),
+    path("prospects/board/", views.prospect_board, name="prospect_board"),
+    path("prospects/<int:prospect_id>/", views.prospect_detail, name="prospect_detail"),
+    path("prospects/<int:prospect_id>/edit/", views.prospect_edit, name="prospect_edit"),
+    path("prospects/<int:prospect_id>/profile/", views.prospect_profile, name="prospect_profile"),
+    path("prospects/<int:prospect_id>/timeline/", views.prospect_timeline, name="prospect_timeline"),
+    path("prospects/<int:prospect_id>/stage/", views.prospect_stage, name="prospect_stage"),
+    path("prospects/<int:prospect_id>/outcome/", views.prospect_outcome, name="prospect_outcome"),
+    path("prospects/<int:prospect_id>/notes/", views.prospect_note, name="prospect_note"),
+    path("companies/", views.company_list, name="company_list"),
+    path("companies/<int:company_id>/", views.company_detail, name="company_detail"),
+    path("prospects/imports/", import_views.import_list, name="import_list"),
+    path("prospects/imports/<int:import_id>/", import_views.import_detail, name="import_detail"),
+    path("prospects/imports/<int:import_id>/preview/", import_views.import_preview, name="import_preview"),
+    path(
+        "prospects/imports/<int:import_id>/errors.csv",
+        import_views.import_errors_csv,
+        name="import_errors_csv",
+    ),
+    path("prospects/duplicates/", merge_views.duplicate_list, name="prospect_duplicates"),
+    path("prospects/duplicates/merge/", merge_views.duplicate_merge, name="prospect_merge"),
+    # Inbound leads (public; keyed by form key / the org's lead-source public id, never by org id).
+    path("hooks/forms/<str:form_key>", hooks.form_submit, name="lead_form_submit"),
+    path("hooks/meta/<uuid:source_key>", hooks.meta_webhook, name="meta_webhook"),
+    path("hooks/google/<uuid:source_key>", hooks.google_webhook, name="google_webhook"),
+    path("settings/lead-forms/", settings_views.lead_form_list, name="lead_form_list"),
+    path("settings/lead-forms/<int:lead_form_id>/", settings_views.lead_form_edit, name="lead_form_edit"),
+    path(
+        "settings/lead-forms/<int:lead_form_id>/delete/",
+        settings_views.lead_form_delete,
+        name="lead_form_delete",
+    ),
+    path("settings/lead-sources/", settings_views.lead_sources, name="lead_sources"),
+    path("settings/suppression/", settings_views.suppression_list, name="suppression_list"),
+    path("settings/suppression/import/", settings_views.suppression_import, name="suppression_import"),
+    path(
+        "settings/suppression/<int:suppression_id>/remove/",
+        settings_views.suppression_remove,
+        name="suppression_remove",
+    ),
+    path(
+        "prospects/<int:prospect_id>/gdpr/export",
+        gdpr_views.prospect_gdpr_export,
+        name="prospect_gdpr_export",
+    ),
+    path(
+        "prospects/<int:prospect_id>/gdpr/erase", gdpr_views.prospect_gdpr_erase, name="prospect_gdpr_erase"
+    ),
 ]

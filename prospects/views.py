@@ -1,11 +1,438 @@
+"""Prospect pages: list (search, filters, bulk actions, export, saved views), prospect, companies, board."""
+
 from __future__ import annotations
 
-from django.http import HttpResponse
+import csv
+from collections.abc import Iterator
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
 
 from leadgen.access import OrgRequest, member_required
-from leadgen.views import coming
+from leadgen.tenancy import get_for_org
+
+from . import selectors, services
+from .forms import (
+    BULK_ACTIONS,
+    BulkForm,
+    NoteForm,
+    OutcomeForm,
+    ProspectForm,
+    SavedViewForm,
+    StageForm,
+    member_choices,
+)
+from .models import Company, OutcomeResult, Prospect, SavedView, Source, Stage
+from .selectors import InvalidCursor, ProspectFilters
+
+LIST_COLUMNS = [
+    ("last_name", "Name"),
+    ("email", "Email"),
+    ("company_name", "Company"),
+    ("title", "Title"),
+    ("stage", "Stage"),
+    ("score", "Score"),
+    ("created_at", "Created"),
+    ("updated_at", "Updated"),
+]
+EXPORT_FIELDS = [
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "title",
+    "seniority",
+    "department",
+    "phone",
+    "linkedin_url",
+    "location",
+    "timezone",
+    "company_name",
+    "company_domain",
+    "stage",
+    "score",
+    "tier",
+    "source",
+    "source_detail",
+    "tags",
+    "owner",
+    "do_not_contact",
+    "created_at",
+    "updated_at",
+]
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _error_text(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+def _is_htmx(request: OrgRequest) -> bool:
+    return bool(getattr(request, "htmx", False))
+
+
+# --- list --------------------------------------------------------------------------------------------------
+
+
+def _list_context(request: OrgRequest, filters: ProspectFilters, cursor: str | None) -> dict[str, Any]:
+    try:
+        page = selectors.prospect_search(filters=filters, cursor=cursor)
+    except InvalidCursor:
+        cursor = None
+        page = selectors.prospect_search(filters=filters)
+    query = filters.query_string()
+    return {
+        "filters": filters,
+        "page": page,
+        "query": query,
+        "cursor": cursor,
+        "next_query": "&".join(filter(None, [query, f"cursor={page.next_cursor}"]))
+        if page.next_cursor
+        else "",
+        "columns": [(name, label, filters.sort_link(name)) for name, label in LIST_COLUMNS],
+        "stages": Stage.choices,
+        "bulk_actions": BULK_ACTIONS,
+    }
 
 
 @member_required
+@require_GET
 def prospect_list(request: OrgRequest) -> HttpResponse:
-    return coming(request, title="Prospects", nav="prospects")
+    filters = ProspectFilters.from_querydict(request.GET)
+    context = _list_context(request, filters, request.GET.get("cursor") or None)
+    if _is_htmx(request) and request.htmx.target == "results":  # type: ignore[attr-defined]
+        return render(request, "prospects/list.html#results", context)
+    owners = member_choices()
+    context.update(
+        {
+            "nav": "prospects",
+            "owners": owners,
+            "sources": Source.choices,
+            "tiers": selectors.TIERS,
+            "saved_views": selectors.saved_view_list(user=request.user),
+        }
+    )
+    return render(request, "prospects/list.html", context)
+
+
+def _filters_from_saved_query(query: str) -> ProspectFilters:
+    return ProspectFilters.from_querydict(QueryDict(query.lstrip("?")))
+
+
+@member_required
+@require_POST
+def prospect_bulk(request: OrgRequest) -> HttpResponse:
+    data = request.POST.copy()
+    if data.get("delete"):  # the "Delete selected" button
+        data["action"] = "delete"
+    form = BulkForm(data)
+    filters = _filters_from_saved_query(request.POST.get("query", ""))
+    if not form.is_valid():
+        errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
+        messages.error(request, errors)
+    else:
+        cleaned: dict[str, Any] = form.cleaned_data
+        action, ids = cleaned["action"], cleaned["ids"]
+        try:
+            if action == "delete":
+                n = services.prospect_bulk_delete(org=request.org, ids=ids, actor=request.user)
+                messages.success(request, f"Deleted {n} prospect{'s' if n != 1 else ''}.")
+            else:
+                kwargs: dict[str, Any] = {}
+                if action == "stage":
+                    kwargs["stage"] = cleaned["stage"]
+                elif action == "owner":
+                    owner = (cleaned["owner"] or "").strip()
+                    if owner in ("", "none"):
+                        kwargs["clear_owner"] = True
+                    else:
+                        kwargs["owner_id"] = int(owner)
+                elif action == "add_tags":
+                    kwargs["add_tags"] = cleaned["tags"]
+                else:
+                    kwargs["remove_tags"] = cleaned["tags"]
+                n = services.prospect_bulk_update(ids=ids, actor=request.user, **kwargs)
+                messages.success(request, f"Updated {n} prospect{'s' if n != 1 else ''}.")
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+    if _is_htmx(request):
+        context = _list_context(request, filters, None)
+        return render(request, "prospects/list.html#results", context)
+    return redirect(reverse("prospect_list") + (f"?{filters.query_string()}" if filters.is_filtered else ""))
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    elif isinstance(value, bool):
+        value = "yes" if value else "no"
+    elif hasattr(value, "isoformat"):
+        value = value.isoformat()
+    text = str(value)
+    # A spreadsheet would run these as formulas (CSV injection): make them plain text.
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _export_lines(filters: ProspectFilters, org_id: int) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(EXPORT_FIELDS)
+    for prospect in selectors.prospect_export_rows(filters=filters, org_id=org_id):
+        row = []
+        for name in EXPORT_FIELDS:
+            if name == "owner":
+                value = prospect.owner.email if prospect.owner else ""
+            else:
+                value = getattr(prospect, name)
+            row.append(_csv_cell(value))
+        yield writer.writerow(row)
+
+
+@member_required  # type: ignore[arg-type]  # a streamed response is not an HttpResponse subclass
+@require_GET
+def prospect_export(request: OrgRequest) -> StreamingHttpResponse:
+    filters = ProspectFilters.from_querydict(request.GET)
+    response = StreamingHttpResponse(
+        _export_lines(filters, request.org.pk), content_type="text/csv; charset=utf-8"
+    )
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="prospects-{stamp}.csv"'
+    return response
+
+
+@member_required
+@require_POST
+def saved_view_create(request: OrgRequest) -> HttpResponse:
+    form = SavedViewForm(request.POST)
+    if form.is_valid():
+        # Store the canonical form: only known filters, so a saved link can carry nothing else.
+        query = _filters_from_saved_query(form.cleaned_data["query"]).query_string()
+        try:
+            saved = services.saved_view_save(
+                org=request.org, user=request.user, name=form.cleaned_data["name"], query=query
+            )
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(request, f"Saved view “{saved.name}”.")
+    else:
+        messages.error(request, "Give the view a name (at most 100 characters).")
+    return redirect(
+        reverse("prospect_list") + (f"?{form.data.get('query', '')}" if form.data.get("query") else "")
+    )
+
+
+@member_required
+@require_POST
+def saved_view_delete(request: OrgRequest, saved_view_id: int) -> HttpResponse:
+    saved = get_for_org(SavedView.objects.filter(user=request.user), pk=saved_view_id)
+    services.saved_view_delete(saved_view=saved)
+    messages.success(request, f"Deleted view “{saved.name}”.")
+    return redirect("prospect_list")
+
+
+# --- one prospect ------------------------------------------------------------------------------------------
+
+
+def _prospect(prospect_id: int) -> Prospect:
+    return get_for_org(Prospect.objects.select_related("company", "owner"), pk=prospect_id)
+
+
+def _controls_context(prospect: Prospect, **extra: Any) -> dict[str, Any]:
+    return {
+        "prospect": prospect,
+        "stages": Stage.choices,
+        "outcomes": OutcomeResult.choices,
+        "stage_form": extra.pop("stage_form", None) or StageForm(initial={"stage": prospect.stage}),
+        "outcome_form": extra.pop("outcome_form", None) or OutcomeForm(),
+        **extra,
+    }
+
+
+@member_required
+@require_GET
+def prospect_detail(request: OrgRequest, prospect_id: int) -> HttpResponse:
+    prospect = _prospect(prospect_id)
+    context = _controls_context(
+        prospect,
+        nav="prospects",
+        timeline=selectors.prospect_timeline(prospect=prospect),
+        notes=selectors.prospect_notes(prospect=prospect),
+        note_form=NoteForm(),
+    )
+    return render(request, "prospects/detail.html", context)
+
+
+@member_required
+def prospect_edit(request: OrgRequest, prospect_id: int) -> HttpResponse:
+    prospect = _prospect(prospect_id)
+    form = ProspectForm(request.POST or None, instance=prospect)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.prospect_update(prospect=prospect, data=form.service_data(), actor=request.user)
+        except services.DuplicateProspect as exc:
+            form.add_error("email", f"Another prospect already has this email (id {exc.existing.pk}).")
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for message in errors:
+                    form.add_error(field if field in form.fields else None, message)
+        else:
+            prospect = _prospect(prospect_id)
+            if _is_htmx(request):
+                response = render(request, "prospects/detail.html#profile", {"prospect": prospect})
+                return trigger_client_event(response, "timeline-changed")
+            messages.success(request, "Saved.")
+            return redirect("prospect_detail", prospect_id=prospect.pk)
+    template = "prospects/detail.html#profile-form" if _is_htmx(request) else "prospects/edit.html"
+    return render(request, template, {"prospect": prospect, "form": form, "nav": "prospects"})
+
+
+@member_required
+@require_GET
+def prospect_profile(request: OrgRequest, prospect_id: int) -> HttpResponse:
+    """The read-only profile block (what "Cancel" in the edit form swaps back in)."""
+    return render(request, "prospects/detail.html#profile", {"prospect": _prospect(prospect_id)})
+
+
+@member_required
+@require_GET
+def prospect_timeline(request: OrgRequest, prospect_id: int) -> HttpResponse:
+    prospect = _prospect(prospect_id)
+    context = {
+        "prospect": prospect,
+        "timeline": selectors.prospect_timeline(prospect=prospect),
+        "notes": selectors.prospect_notes(prospect=prospect),
+    }
+    return render(request, "prospects/detail.html#timeline", context)
+
+
+@member_required
+@require_POST
+def prospect_stage(request: OrgRequest, prospect_id: int) -> HttpResponse:
+    prospect = _prospect(prospect_id)
+    form = StageForm(request.POST)
+    from_board = request.POST.get("view") == "board"
+    if form.is_valid():
+        services.prospect_change_stage(
+            prospect=prospect, stage=form.cleaned_data["stage"], actor=request.user
+        )
+    elif not _is_htmx(request):
+        messages.error(request, "Choose a valid stage.")
+    if from_board:
+        if not _is_htmx(request):
+            return redirect("prospect_board")
+        context = {**_board_context(), "moved_id": prospect.pk}
+        response = render(request, "prospects/board.html#columns", context)
+        return response if form.is_valid() else HttpResponse(status=400)
+    if not _is_htmx(request):
+        return redirect("prospect_detail", prospect_id=prospect.pk)
+    response = render(request, "prospects/detail.html#controls", _controls_context(prospect, stage_form=form))
+    return trigger_client_event(response, "timeline-changed") if form.is_valid() else response
+
+
+@member_required
+@require_POST
+def prospect_outcome(request: OrgRequest, prospect_id: int) -> HttpResponse:
+    prospect = _prospect(prospect_id)
+    form = OutcomeForm(request.POST)
+    ok = form.is_valid()
+    if ok:
+        services.outcome_record(
+            prospect=prospect,
+            result=form.cleaned_data["result"],
+            reason=form.cleaned_data["reason"],
+            actor=request.user,
+        )
+        form = OutcomeForm()
+    if not _is_htmx(request):
+        if not ok:
+            messages.error(request, "Choose won, lost or disqualified.")
+        return redirect("prospect_detail", prospect_id=prospect.pk)
+    context = _controls_context(prospect, outcome_form=form, outcome_saved=ok)
+    response = render(request, "prospects/detail.html#controls", context)
+    return trigger_client_event(response, "timeline-changed") if ok else response
+
+
+@member_required
+@require_POST
+def prospect_note(request: OrgRequest, prospect_id: int) -> HttpResponse:
+    prospect = _prospect(prospect_id)
+    form = NoteForm(request.POST)
+    ok = False
+    if form.is_valid():
+        try:
+            services.note_create(prospect=prospect, body=form.cleaned_data["body"], author=request.user)
+        except ValidationError as exc:
+            form.add_error("body", _error_text(exc))
+        else:
+            ok = True
+            form = NoteForm()
+    if not _is_htmx(request):
+        if not ok:
+            messages.error(request, "A note cannot be empty.")
+        return redirect("prospect_detail", prospect_id=prospect.pk)
+    response = render(request, "prospects/detail.html#note-form", {"prospect": prospect, "note_form": form})
+    return trigger_client_event(response, "timeline-changed") if ok else response
+
+
+# --- board -------------------------------------------------------------------------------------------------
+
+
+def _board_context() -> dict[str, Any]:
+    # Card links are "<prefix><id>/..." from one reversed URL: reversing twice per card was a third of the render.
+    return {"columns": selectors.prospect_board(), "prospect_base": reverse("prospect_list")}
+
+
+@member_required
+@require_GET
+def prospect_board(request: OrgRequest) -> HttpResponse:
+    context = {**_board_context(), "nav": "prospects"}
+    if _is_htmx(request) and request.htmx.target == "board-columns":  # type: ignore[attr-defined]
+        return render(request, "prospects/board.html#columns", context)
+    return render(request, "prospects/board.html", context)
+
+
+# --- companies ---------------------------------------------------------------------------------------------
+
+
+@member_required
+@require_GET
+def company_list(request: OrgRequest) -> HttpResponse:
+    q = " ".join(request.GET.get("q", "").split())[:200]
+    cursor = request.GET.get("cursor") or None
+    try:
+        page = selectors.company_search(q=q, cursor=cursor)
+    except InvalidCursor:
+        page = selectors.company_search(q=q)
+    context = {"page": page, "q": q, "nav": "prospects"}
+    if _is_htmx(request) and request.htmx.target == "company-results":  # type: ignore[attr-defined]
+        return render(request, "prospects/companies.html#company-results", context)
+    return render(request, "prospects/companies.html", context)
+
+
+@member_required
+@require_GET
+def company_detail(request: OrgRequest, company_id: int) -> HttpResponse:
+    company = get_for_org(Company, pk=company_id)
+    prospects, total, capped = selectors.company_prospects(company=company)
+    context = {
+        "company": company,
+        "prospects": prospects,
+        "total": total,
+        "capped": capped,
+        "nav": "prospects",
+    }
+    return render(request, "prospects/company.html", context)

