@@ -44,9 +44,7 @@ TEXT_FIELDS = (
     "company_domain",
     "source_detail",
 )
-FIELD_LIMITS: dict[str, int] = {
-    f.name: f.max_length for f in Prospect._meta.concrete_fields if f.max_length
-}
+FIELD_LIMITS: dict[str, int] = {f.name: f.max_length for f in Prospect._meta.concrete_fields if f.max_length}
 OUTCOME_STAGE = {
     OutcomeResult.WON: Stage.WON,
     OutcomeResult.LOST: Stage.LOST,
