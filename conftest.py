@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
 
 from accounts.models import ApiKey, Membership, Organization, Role, User
@@ -82,7 +83,7 @@ def _clean_cache() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_session() -> Iterator[Any]:
+def celery_worker_session(django_db_setup: None, django_db_blocker: Any) -> Iterator[Any]:
     """A real Celery worker (thread pool) consuming every queue from the real Redis broker."""
     from celery.contrib.testing.worker import start_worker
 
@@ -97,6 +98,12 @@ def celery_worker_session() -> Iterator[Any]:
         shutdown_timeout=30,
     ) as worker:
         yield worker
+    # The worker's threads kept their own connections to the test database; close them so it can be dropped.
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture
