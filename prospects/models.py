@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Concat, Lower
 from django.utils.timezone import now
+from pgvector.django import HnswIndex, VectorField
 
 from leadgen.crypto import EncryptedTextField
 from leadgen.tenancy import OrgOwned
@@ -60,6 +61,12 @@ class Company(OrgOwned):
     technologies = ArrayField(models.CharField(max_length=80), default=list, blank=True)
     linkedin_url = models.URLField(max_length=500, blank=True)
     custom_fields = models.JSONField(default=dict, blank=True)
+    funding_stage = models.CharField(max_length=40, blank=True)
+    about_text = models.TextField(blank=True)
+    social_links = models.JSONField(default=dict, blank=True)
+    # Facts with their evidence, for grounding: [{"field", "value", "source", "url", "quote"}].
+    facts = models.JSONField(default=list, blank=True)
+    enriched_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -116,6 +123,13 @@ class Prospect(OrgOwned):
     score = models.PositiveSmallIntegerField(null=True, blank=True)
     tier = models.CharField(max_length=12, blank=True)
     icp_id = models.BigIntegerField(null=True, blank=True)
+    # How the score was made: {"fit": .., "intent": .., "engagement": .., "components": {...}, "provider": ..}.
+    score_breakdown = models.JSONField(default=dict, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    # Email deliverability from leadgen.emailcheck: valid | risky | invalid (with the reason in email_check).
+    email_status = models.CharField(max_length=10, blank=True)
+    email_check = models.JSONField(default=dict, blank=True)
+    enriched_at = models.DateTimeField(null=True, blank=True)
     # Free-text answers from forms and ad leads, kept for intent scoring.
     answers = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=now)
@@ -150,11 +164,9 @@ class Prospect(OrgOwned):
             models.Index(fields=["org", "-created_at", "-id"], name="prospect_org_created"),
             models.Index(fields=["org", "linkedin_normalized"], name="prospect_org_linkedin"),
             models.Index(fields=["org", "stage", "-created_at", "-id"], name="prospect_org_stage"),
-            models.Index(fields=["org", "score", "id"], name="prospect_org_score"),
             models.Index(fields=["org", "last_name", "id"], name="prospect_org_last_name"),
             models.Index(fields=["org", "company_domain"], name="prospect_org_company_domain"),
             models.Index(fields=["org", "owner", "-created_at"], name="prospect_org_owner"),
-            models.Index(fields=["company"], name="prospect_company"),
             GinIndex(OpClass("search_text", name="gin_trgm_ops"), name="prospect_search_trgm"),
             GinIndex(fields=["tags"], name="prospect_tags"),
             # Keyset pagination of the list page: one (org, sort column, id) index per sortable column.
@@ -164,6 +176,10 @@ class Prospect(OrgOwned):
             models.Index(fields=["org", "title", "id"], name="prospect_org_title_sort"),
             models.Index(fields=["org", "stage", "id"], name="prospect_org_stage_sort"),
             models.Index(F("org"), Coalesce("score", Value(-1)), F("id"), name="prospect_org_score_sort"),
+            # "Qualified, best first": a stage filter sorted by score.
+            models.Index(
+                F("org"), F("stage"), Coalesce("score", Value(-1)), F("id"), name="prospect_org_stage_score"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -398,3 +414,240 @@ class WebhookDelivery(OrgOwned):
 
     def __str__(self) -> str:
         return f"{self.source} {self.dedupe_key}"
+
+
+# --- ICPs, enrichment, embeddings, qualification (the scoring pipeline) ------------------------------------------
+
+EMBEDDING_DIM = 384
+
+
+class ICP(OrgOwned):
+    """An ideal customer profile: a persona description, structured criteria and example customers."""
+
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True, help_text="The persona, in plain words.")
+    # {"industries": [], "employee_min": int|None, "employee_max": int|None, "locations": [], "seniorities": [],
+    #  "title_keywords": [], "technologies": [], "funding_stages": [], "exclusions": []}
+    criteria = models.JSONField(default=dict, blank=True)
+    example_prospect_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    example_company_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    embedding = VectorField(dimensions=EMBEDDING_DIM, null=True, blank=True)
+    embedding_hash = models.CharField(max_length=64, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        verbose_name = "ICP"
+        constraints = [models.UniqueConstraint(fields=["org", "name"], name="icp_unique_name_per_org")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProspectEmbedding(OrgOwned):
+    """The vector of a prospect's profile text; re-embedded only when the text (its hash) changes."""
+
+    prospect = models.OneToOneField(Prospect, on_delete=models.CASCADE, related_name="embedding")
+    vector = VectorField(dimensions=EMBEDDING_DIM)
+    text_hash = models.CharField(max_length=64)
+    provider = models.CharField(max_length=40)
+    model = models.CharField(max_length=100)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [
+            HnswIndex(
+                name="embedding_vector_hnsw",
+                fields=["vector"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            models.Index(fields=["org", "prospect"], name="embedding_org_prospect"),
+        ]
+
+    def __str__(self) -> str:
+        return f"embedding of {self.prospect_id}"
+
+
+class Qualification(OrgOwned):
+    """One (prospect, ICP) judgement: score, tier, reasoning, flags and grounded hooks, cached by input hash."""
+
+    prospect = models.ForeignKey(Prospect, on_delete=models.CASCADE, related_name="qualifications")
+    icp = models.ForeignKey(ICP, on_delete=models.CASCADE, related_name="qualifications")
+    score = models.PositiveSmallIntegerField()
+    tier = models.CharField(max_length=12)  # A | B | C | disqualified
+    similarity = models.FloatField(null=True, blank=True)
+    reasoning = models.TextField(blank=True)
+    red_flags = models.JSONField(default=list, blank=True)
+    # [{"text": ..., "evidence": {"source": "company.industry" | url, "quote": ...}}] — only hooks whose evidence
+    # exists in the stored data are kept.
+    hooks = models.JSONField(default=list, blank=True)
+    matched_criteria = models.JSONField(default=list, blank=True)
+    missed_criteria = models.JSONField(default=list, blank=True)
+    dropped_hooks = models.PositiveSmallIntegerField(default=0)
+    provider = models.CharField(max_length=40)  # "rules" or "openai:<model>"
+    model = models.CharField(max_length=100, blank=True)
+    prompt_version = models.CharField(max_length=40, blank=True)
+    input_hash = models.CharField(max_length=64)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=10, decimal_places=6, default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "prospect", "icp"], name="qualification_unique_per_icp")
+        ]
+        indexes = [models.Index(fields=["org", "icp", "-score"], name="qualification_org_icp_score")]
+
+    def __str__(self) -> str:
+        return f"{self.prospect_id} vs {self.icp_id}: {self.score}"
+
+
+class EnrichmentLog(OrgOwned):
+    """Every enrichment call: which provider, what it added, what it cost, how long it took, what failed."""
+
+    prospect = models.ForeignKey(Prospect, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=40)
+    operation = models.CharField(max_length=60, blank=True)
+    fields_gained = ArrayField(models.CharField(max_length=60), default=list, blank=True)
+    cost_usd = models.DecimalField(max_digits=10, decimal_places=6, default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["org", "-created_at"], name="enrichlog_org_created"),
+            models.Index(fields=["org", "provider", "created_at"], name="enrichlog_org_provider"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.operation}"
+
+
+class PipelineSettings(OrgOwned):
+    """Per-organisation pipeline configuration; provider keys are encrypted at rest."""
+
+    hunter_api_key = EncryptedTextField(blank=True)
+    apollo_api_key = EncryptedTextField(blank=True)
+    pdl_api_key = EncryptedTextField(blank=True)
+    openai_api_key = EncryptedTextField(blank=True)
+    monthly_budget_usd = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    budget_alerted_month = models.CharField(max_length=7, blank=True)
+    freshness_days = models.PositiveSmallIntegerField(default=30)
+    qualification_threshold = models.PositiveSmallIntegerField(default=70)
+    slack_webhook_url = EncryptedTextField(blank=True)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org"], name="pipelinesettings_one_per_org")]
+
+    def __str__(self) -> str:
+        return f"pipeline settings of {self.org_id}"
+
+
+class ScoringModel(OrgOwned):
+    """A per-organisation model fitted on outcomes; the newest active one adjusts scores."""
+
+    features = ArrayField(models.CharField(max_length=60), default=list)
+    coefficients = models.JSONField(default=dict)
+    intercept = models.FloatField(default=0)
+    auc = models.FloatField(null=True, blank=True)
+    trained_on = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "-created_at"], name="scoringmodel_org_created")]
+
+    def __str__(self) -> str:
+        return f"scoring model {self.pk} (AUC {self.auc})"
+
+
+class DiscoveryRun(OrgOwned):
+    """ICP → provider search → pipeline, with live counts."""
+
+    icp = models.ForeignKey(ICP, on_delete=models.CASCADE, related_name="discovery_runs")
+    sources = ArrayField(models.CharField(max_length=30), default=list)
+    max_prospects = models.PositiveIntegerField(default=100)
+    min_score = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=12, default="queued")  # queued | running | done | failed
+    error = models.TextField(blank=True)
+    discovered = models.PositiveIntegerField(default=0)
+    enriched = models.PositiveIntegerField(default=0)
+    qualified = models.PositiveIntegerField(default=0)
+    disqualified = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "-created_at"], name="discoveryrun_org_created")]
+
+    def __str__(self) -> str:
+        return f"discovery run {self.pk}"
+
+
+class Notification(OrgOwned):
+    """In-app notification (e.g. a prospect crossed the qualification threshold, the budget is spent)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(max_length=40)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "user", "-created_at"], name="notification_org_user")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class WebhookEndpoint(OrgOwned):
+    """An outbound webhook (Standard Webhooks signatures) for events such as prospect.qualified."""
+
+    url = models.URLField(max_length=500)
+    secret = EncryptedTextField()
+    events = ArrayField(models.CharField(max_length=60), default=list)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookMessage(OrgOwned):
+    """One event sent to one endpoint, retried with backoff until delivered or given up."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="messages")
+    event_type = models.CharField(max_length=60)
+    message_id = models.CharField(max_length=60, unique=True)
+    payload = models.JSONField()
+    status = models.CharField(max_length=12, default="pending")  # pending | delivered | failed
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "-created_at"], name="webhookmessage_org_created")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.endpoint_id}"
