@@ -36,7 +36,7 @@ lint: $(STAMP)
 	  REDIS_URL=redis://localhost:6379/0 $(VENV)/bin/mypy .
 
 bench: $(STAMP)
-	$(PY) -m leadgen.embedded exec -- $(PY) bench/run.py
+	$(PY) -m leadgen.embedded exec -- $(PY) bench/run.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) .data

@@ -33,7 +33,7 @@ MAX_PAGE_SIZE = 500
 # "About N" instead of an exact COUNT(*): counting stops after this many rows, and the planner's estimate
 # stands in beyond (a filter no index covers would otherwise scan ~cap/selectivity rows).
 COUNT_CAP = 1_000
-BOARD_CARDS = 50
+BOARD_CARDS = 25
 BOARD_COUNT_CAP = 1_000
 
 # Sort name → expression; NULL scores sort as -1 so one index range serves both directions.
