@@ -36,7 +36,9 @@ def main(argv: list[str]) -> int:
         print(f"[bench] {name}: {script.name} {' '.join(args)}", flush=True)
         started = time.perf_counter()
         result = subprocess.run([sys.executable, str(script), *args], cwd=HERE.parent)
-        print(f"[bench] {name}: exit {result.returncode} after {time.perf_counter() - started:.0f}s", flush=True)
+        print(
+            f"[bench] {name}: exit {result.returncode} after {time.perf_counter() - started:.0f}s", flush=True
+        )
         failures += result.returncode != 0
         output = HERE / "results" / f"{name}.json"
         if output.exists():

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import httpx
 
+from leadgen.netguard import default_ssl_context
+
 USER_AGENT = "Leadgen/0.1 (+https://github.com/leadgen)"
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
@@ -17,6 +19,8 @@ def provider_client(*, base_url: str, timeout: httpx.Timeout | float = DEFAULT_T
     return httpx.Client(
         base_url=base_url,
         timeout=timeout,
+        # A shared context: building one per client loads the CA bundle again (~50 ms a call).
+        verify=default_ssl_context(),
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
     )

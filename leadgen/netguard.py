@@ -11,6 +11,7 @@ Tests that need a local server pass `allow_loopback_for_tests=True` (or set `set
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import ssl
@@ -343,6 +344,12 @@ class _Stream(httpx.SyncByteStream):
             close()
 
 
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """One verifying client context per process: loading the CA bundle costs ~50 ms, far more than a local call."""
+    return ssl.create_default_context()
+
+
 class GuardedTransport(httpx.BaseTransport):
     """An httpx transport whose every TCP connection goes to an address the policy allows. Never uses proxies."""
 
@@ -351,7 +358,7 @@ class GuardedTransport(httpx.BaseTransport):
     ) -> None:
         policy = _Policy(allow_loopback=allow_loopback, allowed_ports=frozenset(allowed_ports))
         self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl.create_default_context(),
+            ssl_context=default_ssl_context(),
             network_backend=_GuardedBackend(policy),
             max_connections=4,
             retries=0,

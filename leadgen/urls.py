@@ -37,7 +37,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("prospects.urls")),
-    path("icps/", _coming("Ideal customer profiles", "icps"), name="icp_list"),
     path("campaigns/", _coming("Campaigns", "campaigns"), name="campaign_list"),
     path("inbox/", _coming("Inbox", "inbox"), name="inbox"),
     path("analytics/", _coming("Analytics", "analytics"), name="analytics"),

@@ -15,6 +15,7 @@ from leadgen.tenancy import get_for_org
 
 from . import importing, merge, selectors, services
 from .models import Company, Import, ImportRowError, Note, Prospect, Source
+from .pipeline import pipeline_enqueue_on_commit
 from .schemas import (
     BulkIn,
     BulkOut,
@@ -32,6 +33,7 @@ from .schemas import (
     NoteOut,
     OutcomeIn,
     OutcomeOut,
+    ProspectDetailOut,
     ProspectIn,
     ProspectListOut,
     ProspectOut,
@@ -110,6 +112,8 @@ def prospect_create(request: HttpRequest, payload: ProspectIn, upsert: bool = Fa
         return _duplicate(request, exc.existing, "prospect")
     if result.status == "suppressed":
         return error(request, 422, "This person or domain is on the suppression list.", "suppressed")
+    if result.prospect is not None and result.status in ("created", "updated"):
+        pipeline_enqueue_on_commit(org_id=result.prospect.org_id, prospect_ids=[result.prospect.pk])
     return Status(201 if result.status == "created" else 200, result.prospect)
 
 
@@ -142,6 +146,8 @@ def prospect_bulk(request: HttpRequest, payload: BulkIn) -> Any:
             outcome["status"] = upserted.status
             outcome["id"] = upserted.prospect.pk if upserted.prospect else None
         results.append(outcome)
+    changed = [r["id"] for r in results if r["status"] in ("created", "updated")]
+    pipeline_enqueue_on_commit(org_id=org.pk, prospect_ids=changed)
     return {"results": results}
 
 
@@ -163,7 +169,7 @@ def prospect_merge(request: HttpRequest, payload: MergeIn) -> Any:
     return merge.prospect_merge(primary=primary, duplicates=duplicates, actor=None)
 
 
-@router.get("/prospects/{prospect_id}", response=ProspectOut)
+@router.get("/prospects/{prospect_id}", response=ProspectDetailOut)
 def prospect_get(request: HttpRequest, prospect_id: int) -> Any:
     return get_for_org(Prospect, pk=prospect_id)
 

@@ -24,6 +24,7 @@ from .models import (
     Note,
     Outcome,
     Prospect,
+    Qualification,
     Suppression,
     SuppressionKind,
     WebhookDelivery,
@@ -87,6 +88,11 @@ def prospect_export(*, prospect: Prospect, actor: User | None) -> dict[str, Any]
         ],
         "outcomes": [
             _row(o, exclude={"org"}) for o in Outcome.objects.filter(prospect=prospect).order_by("id")
+        ],
+        # Automated scoring and its logic (GDPR article 15(1)(h)): each ICP judgement with its reasoning.
+        "qualifications": [
+            _row(q, exclude={"org", "input_hash"})
+            for q in Qualification.objects.filter(prospect=prospect).order_by("id")
         ],
         "webhook_deliveries": [_row(d, exclude={"org"}) for d in person_deliveries(prospect=prospect)],
         "import_errors": [_row(e, exclude={"org"}) for e in _import_errors(prospect=prospect).order_by("id")],

@@ -45,6 +45,7 @@ from .models import (
     Source,
     SuppressionKind,
 )
+from .pipeline import pipeline_on_import_done
 
 log = logging.getLogger(__name__)
 
@@ -1217,6 +1218,7 @@ def import_run(*, org_id: int, import_id: int) -> Import | None:
                 finished_at=timezone.now(),
             )
         job.refresh_from_db()
+        pipeline_on_import_done(job=job)
         return job
 
 

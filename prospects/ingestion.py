@@ -28,6 +28,7 @@ from accounts.services import audit_record
 
 from .adapters import GraphError, graph_lead_fetch
 from .models import LeadForm, LeadSourceSettings, Source, WebhookDelivery
+from .pipeline import pipeline_enqueue_on_commit
 from .services import prospect_upsert
 
 log = logging.getLogger(__name__)
@@ -204,6 +205,8 @@ def delivery_process(
             if result.status == "suppressed":
                 status = DeliveryStatus.SUPPRESSED
             prospect_id = result.prospect.pk if result.prospect else None
+            if result.prospect is not None and result.status in ("created", "updated"):
+                pipeline_enqueue_on_commit(org_id=org.pk, prospect_ids=[result.prospect.pk])
         # Only a delivery still waiting is moved, so a second run (replay, retried task) changes nothing.
         WebhookDelivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.RECEIVED).update(
             status=status, error=error[:2000], prospect_id=prospect_id, processed_at=timezone.now()

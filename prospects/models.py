@@ -464,7 +464,7 @@ class ProspectEmbedding(OrgOwned):
                 name="embedding_vector_hnsw",
                 fields=["vector"],
                 m=16,
-                ef_construction=64,
+                ef_construction=128,
                 opclasses=["vector_cosine_ops"],
             ),
             models.Index(fields=["org", "prospect"], name="embedding_org_prospect"),
@@ -586,6 +586,8 @@ class DiscoveryRun(OrgOwned):
     qualified = models.PositiveIntegerField(default=0)
     disqualified = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
+    # Prospects through qualification (qualified, disqualified or failed there); the run is done at `discovered`.
+    processed = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -56,6 +56,56 @@ class ProspectOut(Schema):
     lawful_basis: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    score_breakdown: dict[str, Any]
+    scored_at: dt.datetime | None
+
+
+class HookEvidenceOut(Schema):
+    source: str
+    quote: str
+
+
+class HookOut(Schema):
+    text: str
+    evidence: HookEvidenceOut
+
+
+class QualificationOut(Schema):
+    icp_id: int
+    icp_name: str
+    score: int
+    tier: str
+    similarity: float | None
+    reasoning: str
+    red_flags: list[str]
+    hooks: list[HookOut]
+    matched_criteria: list[str]
+    missed_criteria: list[str]
+    dropped_hooks: int
+    provider: str
+    model: str
+    prompt_version: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_ms: int
+    created_at: dt.datetime
+
+    @staticmethod
+    def resolve_icp_name(obj: Any) -> str:
+        return obj.icp.name
+
+
+class ProspectDetailOut(ProspectOut):
+    """One prospect with its per-ICP judgements (GET one only: lists stay one query per page)."""
+
+    qualifications: list[QualificationOut]
+
+    @staticmethod
+    def resolve_qualifications(obj: Any) -> list[Any]:
+        from .qualification import prospect_qualifications
+
+        return prospect_qualifications(prospect=obj)
 
 
 class ProspectListOut(Schema):

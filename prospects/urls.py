@@ -2,7 +2,19 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import gdpr_views, hooks, import_views, merge_views, settings_views, views
+from . import (
+    discovery_views,
+    gdpr_views,
+    hooks,
+    icp_views,
+    import_views,
+    merge_views,
+    pipeline_settings_views,
+    routing_views,
+    scoring_views,
+    settings_views,
+    views,
+)
 
 urlpatterns: list = [
     path("prospects/", views.prospect_list, name="prospect_list"),
@@ -42,12 +54,19 @@ urlpatterns: list = [
         name="lead_form_delete",
     ),
     path("settings/lead-sources/", settings_views.lead_sources, name="lead_sources"),
+    path("settings/scoring/", scoring_views.scoring_settings, name="scoring_settings"),
     path("settings/suppression/", settings_views.suppression_list, name="suppression_list"),
     path("settings/suppression/import/", settings_views.suppression_import, name="suppression_import"),
     path(
         "settings/suppression/<int:suppression_id>/remove/",
         settings_views.suppression_remove,
         name="suppression_remove",
+    ),
+    path("settings/pipeline/", pipeline_settings_views.pipeline_settings, name="pipeline_settings"),
+    path(
+        "prospects/<int:prospect_id>/enrichment/",
+        pipeline_settings_views.prospect_enrichment,
+        name="prospect_enrichment",
     ),
     path(
         "prospects/<int:prospect_id>/gdpr/export",
@@ -57,4 +76,28 @@ urlpatterns: list = [
     path(
         "prospects/<int:prospect_id>/gdpr/erase", gdpr_views.prospect_gdpr_erase, name="prospect_gdpr_erase"
     ),
+    # The pipeline's routing (notifications, outbound webhooks) and discovery runs.
+    path("notifications/", routing_views.notification_list, name="notification_list"),
+    path("notifications/badge/", routing_views.notification_badge, name="notification_badge"),
+    path("notifications/read/", routing_views.notification_read_all, name="notification_read_all"),
+    path("settings/webhooks/", routing_views.webhook_endpoint_list, name="webhook_endpoint_list"),
+    path(
+        "settings/webhooks/<int:webhook_endpoint_id>/",
+        routing_views.webhook_endpoint_detail,
+        name="webhook_endpoint_detail",
+    ),
+    path("prospects/discovery/", discovery_views.discovery_run_list, name="discovery_run_list"),
+    path(
+        "prospects/discovery/<int:discovery_run_id>/",
+        discovery_views.discovery_run_detail,
+        name="discovery_run_detail",
+    ),
+    # Ideal customer profiles.
+    path("icps/", icp_views.icp_list, name="icp_list"),
+    path("icps/new/", icp_views.icp_new, name="icp_new"),
+    path("icps/preview/", icp_views.icp_preview, name="icp_preview"),
+    path("icps/examples/", icp_views.icp_examples, name="icp_examples"),
+    path("icps/<int:icp_id>/", icp_views.icp_detail, name="icp_detail"),
+    path("icps/<int:icp_id>/edit/", icp_views.icp_edit, name="icp_edit"),
+    path("icps/<int:icp_id>/delete/", icp_views.icp_delete_view, name="icp_delete"),
 ]

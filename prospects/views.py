@@ -30,6 +30,7 @@ from .forms import (
     member_choices,
 )
 from .models import Company, OutcomeResult, Prospect, SavedView, Source, Stage
+from .qualification import prospect_qualifications
 from .selectors import InvalidCursor, ProspectFilters
 
 LIST_COLUMNS = [
@@ -258,6 +259,7 @@ def _controls_context(prospect: Prospect, **extra: Any) -> dict[str, Any]:
         "outcomes": OutcomeResult.choices,
         "stage_form": extra.pop("stage_form", None) or StageForm(initial={"stage": prospect.stage}),
         "outcome_form": extra.pop("outcome_form", None) or OutcomeForm(),
+        "qualifications": prospect_qualifications(prospect=prospect),
         **extra,
     }
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from . import _env
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -176,6 +178,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "leadgen.tasks.heartbeat", "schedule": 15.0},
     "idempotency-purge": {"task": "accounts.tasks.idempotency_purge", "schedule": 3600.0},
+    # Refit each org's scoring model on its outcomes (prospects.qualification), daily.
+    "scoring-models-train": {"task": "prospects.tasks.scoring_models_train_due", "schedule": 24 * 3600.0},
 }
 # /healthz reports the worker down when its last heartbeat is older than this.
 WORKER_HEARTBEAT_MAX_AGE = _env.integer("WORKER_HEARTBEAT_MAX_AGE", 60)
@@ -210,6 +214,35 @@ AI_REQUEST_TIMEOUT = _env.integer("AI_REQUEST_TIMEOUT", 30)
 AI_MAX_RETRIES = _env.integer("AI_MAX_RETRIES", 3)
 # USD per million tokens, (input, output), merged over leadgen.ai.llm.DEFAULT_PRICES.
 AI_MODEL_PRICES: dict[str, tuple[float, float]] = {}
+
+# Enrichment providers (prospects.providers). Each is enabled per organisation by its API key in Settings →
+# Pipeline; the base URLs only change for tests (local fakes) or a proxy.
+HUNTER_API_URL = _env.string("HUNTER_API_URL", "https://api.hunter.io").rstrip("/")
+APOLLO_API_URL = _env.string("APOLLO_API_URL", "https://api.apollo.io").rstrip("/")
+PDL_API_URL = _env.string("PDL_API_URL", "https://api.peopledatalabs.com").rstrip("/")
+# Requests per minute per provider API key, kept under each provider's published limit.
+ENRICHMENT_RATE_LIMITS = {
+    "hunter": _env.integer("HUNTER_RATE_LIMIT_PER_MINUTE", 300),
+    "apollo": _env.integer("APOLLO_RATE_LIMIT_PER_MINUTE", 100),
+    "pdl": _env.integer("PDL_RATE_LIMIT_PER_MINUTE", 60),
+}
+# Paid providers after the free website facts, in this order; each fills only the fields still missing.
+ENRICHMENT_PROVIDER_ORDER = _env.listing("ENRICHMENT_PROVIDER_ORDER", ["hunter", "apollo", "pdl"])
+if set(ENRICHMENT_PROVIDER_ORDER) - {"hunter", "apollo", "pdl"}:
+    raise ImproperlyConfigured(
+        "ENRICHMENT_PROVIDER_ORDER: use a comma-separated subset of hunter, apollo, pdl"
+    )
+# Base (seconds) of the exponential backoff when a provider answers 429/5xx: 30, 60, 120 … capped below.
+ENRICH_RETRY_BACKOFF = _env.integer("ENRICH_RETRY_BACKOFF", 30)
+ENRICH_RETRY_BACKOFF_MAX = _env.integer("ENRICH_RETRY_BACKOFF_MAX", 1800)
+
+# Scoring pipeline (prospects.pipeline): prospects per task batch (one embedding call per batch), threads that
+# enrich a batch's companies in parallel, and whether new or changed prospects enter the pipeline by themselves.
+PIPELINE_BATCH_SIZE = _env.integer("PIPELINE_BATCH_SIZE", 64)
+PIPELINE_ENRICH_THREADS = _env.integer("PIPELINE_ENRICH_THREADS", 4)
+PIPELINE_AUTO_ENQUEUE = _env.boolean("PIPELINE_AUTO_ENQUEUE", True)
+# Base (seconds) of the exponential backoff of outbound webhook and Slack retries: 30, 60, 120 … (8 tries).
+WEBHOOK_RETRY_BACKOFF = _env.integer("WEBHOOK_RETRY_BACKOFF", 30)
 
 LOGGING = {
     "version": 1,

@@ -18,3 +18,5 @@ STORAGES = {
 DATABASES["default"]["TEST"] = {"NAME": string("TEST_DATABASE_NAME", "test_leadgen")}
 # Retries of Meta lead fetches come after ~1 s instead of ~30 s.
 META_FETCH_RETRY_BACKOFF = 1
+# Outbound webhook retries come after ~1 s instead of ~30 s.
+WEBHOOK_RETRY_BACKOFF = 1

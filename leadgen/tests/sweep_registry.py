@@ -109,3 +109,37 @@ def _import(tenant: Any) -> tuple[Any, str]:
 
 if "import_id" not in ID_FACTORIES:
     register("import_id", _import)
+
+
+def _icp(tenant: Any) -> tuple[Any, str]:
+    from prospects.models import ICP
+
+    icp = ICP.objects.unscoped().create(org=tenant.org, name=f"Sweepicp {tenant.org.slug}")
+    return icp.pk, icp.name
+
+
+register("icp_id", _icp)
+
+
+def _webhook_endpoint(tenant: Any) -> tuple[Any, str]:
+    from prospects.models import WebhookEndpoint
+
+    endpoint = WebhookEndpoint.objects.unscoped().create(
+        org=tenant.org,
+        url=f"https://hooks.{tenant.org.slug}.example/sweep",
+        secret="whsec_c3dlZXA=",
+        events=["prospect.qualified"],
+    )
+    return endpoint.pk, endpoint.url
+
+
+def _discovery_run(tenant: Any) -> tuple[Any, str]:
+    from prospects.models import ICP, DiscoveryRun
+
+    icp = ICP.objects.unscoped().create(org=tenant.org, name=f"Sweepdiscovery {tenant.org.slug}")
+    run = DiscoveryRun.objects.unscoped().create(org=tenant.org, icp=icp, sources=["apollo"], status="done")
+    return run.pk, icp.name
+
+
+register("webhook_endpoint_id", _webhook_endpoint)
+register("discovery_run_id", _discovery_run)

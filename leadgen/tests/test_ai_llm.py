@@ -105,7 +105,8 @@ def test_shipped_qualify_prompt_renders():
         }
     )
     assert '"industries": ["software"]' in text and "0.71" in text
-    assert get_prompt("qualify").version == "v1"
+    # Without a version the newest file wins (v2 is what prospects.qualification pins today).
+    assert get_prompt("qualify").version == "v2"
 
 
 # -- the data fence ------------------------------------------------------------------------------------------------

@@ -363,7 +363,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='prospectembedding',
-            index=pgvector.django.indexes.HnswIndex(ef_construction=64, fields=['vector'], m=16, name='embedding_vector_hnsw', opclasses=['vector_cosine_ops']),
+            index=pgvector.django.indexes.HnswIndex(ef_construction=128, fields=['vector'], m=16, name='embedding_vector_hnsw', opclasses=['vector_cosine_ops']),
         ),
         migrations.AddIndex(
             model_name='prospectembedding',

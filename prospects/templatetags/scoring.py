@@ -1,0 +1,21 @@
+"""`{% scoring_model_summary %}`: the org's outcome-trained scoring model in a few words, for settings pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from prospects import qualification
+from prospects.models import Outcome, ScoringModel
+
+register = template.Library()
+
+
+@register.inclusion_tag("prospects/_scoring_model_summary.html")
+def scoring_model_summary() -> dict[str, Any]:
+    return {
+        "model": ScoringModel.objects.order_by("-created_at", "-pk").first(),
+        "outcomes": Outcome.objects.values("prospect_id").distinct().count(),
+        "min_outcomes": qualification.MIN_OUTCOMES,
+    }
