@@ -32,6 +32,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Organization, User
+from leadgen.csvsafe import csv_safe
 from leadgen.tenancy import org_scope
 
 from . import normalize
@@ -1223,14 +1224,6 @@ def import_run(*, org_id: int, import_id: int) -> Import | None:
 
 
 # --- CSV export of failed rows ----------------------------------------------------------------------------------
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: Any) -> str:
-    """A cell a spreadsheet will not run: text starting with = + - @ tab or CR gets a leading apostrophe."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 class _Echo:

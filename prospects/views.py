@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from leadgen.access import OrgRequest, member_required
+from leadgen.csvsafe import csv_safe
 from leadgen.tenancy import get_for_org
 
 from . import selectors, services
@@ -68,7 +69,6 @@ EXPORT_FIELDS = [
     "created_at",
     "updated_at",
 ]
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _error_text(exc: ValidationError) -> str:
@@ -178,9 +178,7 @@ def _csv_cell(value: Any) -> str:
         value = "yes" if value else "no"
     elif hasattr(value, "isoformat"):
         value = value.isoformat()
-    text = str(value)
-    # A spreadsheet would run these as formulas (CSV injection): make them plain text.
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+    return csv_safe(value)
 
 
 class _Echo:
