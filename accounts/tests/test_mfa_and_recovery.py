@@ -1,4 +1,4 @@
-"""TOTP two-factor login with recovery codes, password reset, the local mail sink page and the demo seed."""
+"""TOTP two-factor login with recovery codes, password reset and the local mail sink page."""
 
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pytest
 from django.core import mail
-from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import Membership, Organization, User
 from accounts.tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -91,14 +89,3 @@ def test_dev_mail_page_lists_sink_messages(client: Client, settings, tmp_path: P
     settings.DEBUG = True
     body = client.get(reverse("dev_mail")).content.decode()
     assert "Confirm &lt;b&gt;you&lt;/b&gt;" in body and "hello link" in body
-
-
-def test_seed_demo_is_idempotent() -> None:
-    call_command("seed_demo")
-    call_command("seed_demo")
-    org = Organization.objects.get(slug="demo")
-    owner = User.objects.get(email="demo@leadgen.localhost")
-    assert Membership.objects.unscoped().filter(org=org, user=owner, role="owner").count() == 1
-    client = Client()
-    client.post(reverse("account_login"), {"login": owner.email, "password": "leadgen-demo"})
-    assert "Demo Company" in client.get(reverse("dashboard")).content.decode()
