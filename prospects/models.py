@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -223,6 +224,19 @@ class Activity(OrgOwned):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.summary}"
+
+    LABELS: ClassVar[dict[str, str]] = {
+        "stage_changed": "Stage changed",
+        "threshold_crossed": "Qualified lead alert",
+        "imported": "Imported",
+        "merged": "Merged",
+        "note": "Note",
+        "outcome": "Outcome",
+    }
+
+    @property
+    def label(self) -> str:
+        return self.LABELS.get(self.kind) or self.kind.replace("_", " ").capitalize()
 
 
 class OutcomeResult(models.TextChoices):
