@@ -426,7 +426,7 @@ def main() -> int:
     parser.add_argument("--prospects", type=int, default=5000)
     parser.add_argument("--companies", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument(
         "--profile",
