@@ -19,14 +19,13 @@ import os
 import platform
 import statistics
 import struct
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+from _db import database_url, prepare_database
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "icp.json"
@@ -42,35 +41,6 @@ SUBTOPICS = 20
 SUB_SCALE = 0.6
 NOISE_SCALE = 0.6
 CHUNK = 50_000
-
-
-def _bench_database_url() -> str:
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-
-
-def _recreate_database() -> str:
-    import psycopg
-
-    from leadgen.settings import _env
-
-    config = _env.database()
-    with psycopg.connect(
-        dbname=config["NAME"],
-        user=config.get("USER") or None,
-        password=config.get("PASSWORD") or None,
-        host=config.get("HOST") or None,
-        port=config.get("PORT") or None,
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    url = _bench_database_url()
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "leadgen.settings.test"}
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True
-    )
-    return url
 
 
 def org_sizes(rows: int) -> list[int]:
@@ -308,7 +278,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    os.environ["DATABASE_URL"] = _bench_database_url() if args.reuse else _recreate_database()
+    os.environ["DATABASE_URL"] = database_url(BENCH_DB) if args.reuse else prepare_database(BENCH_DB)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadgen.settings.test")
     sys.path.insert(0, str(ROOT))
     import django

@@ -17,11 +17,11 @@ import json
 import os
 import random
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from _db import prepare_database
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "import.json"
@@ -81,37 +81,6 @@ CITIES = [
 SENIORITY = ["c_suite", "vp", "director", "manager", "senior"]
 
 
-def _bench_database_url() -> str:
-    url = os.environ["DATABASE_URL"]
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-
-
-def _recreate_database() -> str:
-    import psycopg
-
-    from leadgen.settings import _env
-
-    config = _env.database()
-    with psycopg.connect(
-        dbname=config["NAME"],
-        user=config.get("USER") or None,
-        password=config.get("PASSWORD") or None,
-        host=config.get("HOST") or None,
-        port=config.get("PORT") or None,
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    url = _bench_database_url()
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "leadgen.settings.test"}
-    # Migrations run in a child process so their memory does not count in the import's peak RSS.
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True
-    )
-    return url
-
-
 def generate(path: Path, rows: int, seed: int = 7) -> dict[str, int]:
     """Stream rows to disk: ~1% repeat an earlier email, ~0.5% have a broken email, ~0.2% are short rows."""
     rng = random.Random(seed)
@@ -165,7 +134,7 @@ def main() -> int:
     parser.add_argument("--reimport", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
 
-    url = _recreate_database()
+    url = prepare_database(BENCH_DB)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadgen.settings.test")
     sys.path.insert(0, str(ROOT))

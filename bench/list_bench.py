@@ -21,13 +21,14 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from _db import prepare_database
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "list.json"
@@ -158,37 +159,6 @@ SEARCHES = ["lovelace", "hopper", "garcia", "company123", "p4242", "margaret", "
 # --- database ----------------------------------------------------------------------------------------------
 
 
-def _database_url(name: str) -> str:
-    return urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}"))
-
-
-def _admin_connection() -> Any:
-    import psycopg
-
-    sys.path.insert(0, str(ROOT))
-    from leadgen.settings import _env
-
-    config = _env.database()
-    return psycopg.connect(
-        dbname=config["NAME"],
-        user=config.get("USER") or None,
-        password=config.get("PASSWORD") or None,
-        host=config.get("HOST") or None,
-        port=config.get("PORT") or None,
-        autocommit=True,
-    )
-
-
-def _create_database(*, recreate: bool) -> None:
-    with _admin_connection() as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
-        if exists and recreate:
-            conn.execute(f'DROP DATABASE "{DB_NAME}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
 def _setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadgen.settings.local")
     sys.path.insert(0, str(ROOT))
@@ -203,15 +173,7 @@ def ensure_seeded(rows: int = 1_000_000, reseed: bool = False) -> None:
     Leaves Django set up on that database (bench/api_bench.py calls this before its own django.setup()).
     """
     if urlsplit(os.environ["DATABASE_URL"]).path.lstrip("/") != DB_NAME:
-        _create_database(recreate=reseed)
-        os.environ["DATABASE_URL"] = _database_url(DB_NAME)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "leadgen.settings.local"),
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True
-    )
+        os.environ["DATABASE_URL"] = prepare_database(DB_NAME, recreate=reseed)
     _setup_django()
     from prospects.models import Prospect
 

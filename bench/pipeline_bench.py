@@ -40,7 +40,8 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from _db import prepare_database
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "pipeline.json"
@@ -202,34 +203,6 @@ def start_receiver() -> ThreadingHTTPServer:
 
 
 # --- database and settings --------------------------------------------------------------------------------------
-
-
-def _bench_database_url() -> str:
-    return urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{BENCH_DB}"))
-
-
-def recreate_database() -> str:
-    import psycopg
-
-    from leadgen.settings import _env
-
-    config = _env.database()
-    with psycopg.connect(
-        dbname=config["NAME"],
-        user=config.get("USER") or None,
-        password=config.get("PASSWORD") or None,
-        host=config.get("HOST") or None,
-        port=config.get("PORT") or None,
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    url = _bench_database_url()
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "leadgen.settings.test"}
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True
-    )
-    return url
 
 
 def write_settings(*, site_ports: list[int], receiver_port: int, dns_port: int, batch_size: int) -> str:
@@ -437,7 +410,7 @@ def main() -> int:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    url = recreate_database()
+    url = prepare_database(BENCH_DB)
     os.environ["DATABASE_URL"] = url
 
     profile_companies = 8 if args.profile else 0
