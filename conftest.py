@@ -101,14 +101,57 @@ def celery_worker_session(django_db_setup: None, django_db_blocker: Any) -> Iter
         yield worker
     # The worker's threads kept their own connections to the test database; close them so it can be dropped.
     # Best effort: failing here must never fail the run, only leave the old "database in use" warning.
+    _terminate_other_connections(django_db_blocker)
+
+
+def _terminate_other_connections(django_db_blocker: Any, *, busy_only: bool = False) -> None:
+    """End other client connections to the test database (the worker's threads); with busy_only, only those inside
+    a transaction or a query, which are the ones holding locks (an idle live-server connection is left alone)."""
     with contextlib.suppress(Exception), django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+            "AND (state <> 'idle' OR NOT %s)",
+            [busy_only],
         )
 
 
+def _drain_worker(app: Any, timeout: float = 10.0) -> None:
+    """Wait until the worker has nothing queued, reserved or running (tasks a test's tasks enqueued included)."""
+    import time
+
+    from celery.worker import state
+
+    queues = ["default", "enrich", "ai", "send", "events"]
+    deadline = time.monotonic() + timeout
+    quiet_since: float | None = None
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        while time.monotonic() < deadline:
+            busy = bool(state.active_requests or state.reserved_requests) or any(
+                client.llen(q) for q in queues
+            )
+            if busy:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > 0.2:
+                return
+            time.sleep(0.02)
+        # Still busy (a retry waiting out its backoff, say): drop what is queued so the next test starts clean.
+        app.control.purge()
+
+
 @pytest.fixture
-def celery_worker(transactional_db: None, celery_worker_session: Any) -> Any:
-    """Tests using the worker need committed rows: the worker runs in other threads with its own connections."""
-    return celery_worker_session
+def celery_worker(
+    transactional_db: None, celery_worker_session: Any, django_db_blocker: Any
+) -> Iterator[Any]:
+    """Tests using the worker need committed rows: the worker runs in other threads with its own connections.
+
+    Afterwards pytest-django truncates every table. A task still running then (one a test's tasks enqueued) would
+    hold locks that make the TRUNCATE fail, so the worker is drained first, and any connection still inside a
+    transaction is ended.
+    """
+    yield celery_worker_session
+    _drain_worker(celery_worker_session.app)
+    _terminate_other_connections(django_db_blocker, busy_only=True)
