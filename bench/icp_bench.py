@@ -186,9 +186,12 @@ def seed(rows: int, space: Space, rng: np.random.Generator) -> dict[str, Any]:
         started = time.perf_counter()
         cursor.execute("SET maintenance_work_mem = '6GB'")
         cursor.execute("SET max_parallel_maintenance_workers = 1")
+        from prospects.vector_indexes import _shared_index_params
+
+        m, ef_construction = _shared_index_params()  # the model's own index definition
         cursor.execute(
             "CREATE INDEX embedding_vector_hnsw ON prospects_prospectembedding "
-            "USING hnsw (vector vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+            f"USING hnsw (vector vector_cosine_ops) WITH (m = {m}, ef_construction = {ef_construction})"
         )
         timings["hnsw_build_s"] = time.perf_counter() - started
         cursor.execute("VACUUM ANALYZE prospects_prospectembedding")
@@ -236,8 +239,10 @@ def plan_uses_hnsw(org_id: int, query: np.ndarray, mode: str, ef: int) -> str:
             [org_id, _literal(query), TOP_K],
         )
         plan = "\n".join(row[0] for row in cursor.fetchall())
+    if f"embedding_org_{org_id}_hnsw" in plan:
+        return "hnsw (org's own index)"
     if "embedding_vector_hnsw" in plan:
-        return "hnsw"
+        return "hnsw (shared index)"
     return "btree on org_id + sort" if "org" in plan else "other"
 
 
@@ -274,6 +279,11 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=60)
     parser.add_argument(
+        "--shared-only",
+        action="store_true",
+        help="measure the shared index alone: drop the per-org indexes instead of building them",
+    )
+    parser.add_argument(
         "--reuse", action="store_true", help="measure again on the database a previous run seeded (no reload)"
     )
     args = parser.parse_args()
@@ -296,6 +306,23 @@ def main() -> int:
     else:
         seeded = seed(args.rows, space, rng)
     print(f"seeded {args.rows} rows: {seeded['timings']}", flush=True)
+
+    # What beat does hourly in the app (prospects.vector_indexes): orgs over the threshold get their own index.
+    from django.conf import settings
+
+    from prospects.vector_indexes import vector_indexes_maintain
+
+    t0 = time.perf_counter()
+    maintained = vector_indexes_maintain(min_rows=10**12 if args.shared_only else None)
+    org_index_build_s = round(time.perf_counter() - t0, 1)
+    print(f"per-org indexes: built {maintained.built}, dropped {maintained.dropped} in {org_index_build_s}s")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE prospects_prospectembedding")
+        cursor.execute(
+            "SELECT indexname, indexdef, pg_size_pretty(pg_relation_size(indexname::regclass)) FROM pg_indexes "
+            "WHERE tablename = 'prospects_prospectembedding' AND indexdef LIKE '%%hnsw%%' ORDER BY indexname"
+        )
+        vector_indexes = [{"name": n, "definition": d, "size": size} for n, d, size in cursor.fetchall()]
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
@@ -373,7 +400,12 @@ def main() -> int:
             "query_noise_scale": 0.4,
             "seed": SEED,
         },
-        "index": {"type": "hnsw", "opclass": "vector_cosine_ops", "m": 16, "ef_construction": 64},
+        "indexes": vector_indexes,
+        "org_indexes": {
+            "threshold_rows": None if args.shared_only else settings.EMBEDDING_ORG_INDEX_MIN_ROWS,
+            "built": maintained.built,
+            "build_seconds_this_run": org_index_build_s,
+        },
         "app_defaults": {
             "iterative_scan": "relaxed_order",
             "ef_search": f"max({EF_SEARCH_MIN}, limit)",

@@ -123,6 +123,14 @@ def icp_embed_task(org_id: int, icp_id: int) -> None:
         icp_embed(icp=icp)
 
 
+@shared_task(queue="default", ignore_result=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
+def vector_indexes_maintain_task() -> None:
+    """Beat, hourly: per-org HNSW indexes for organisations with many vectors (prospects.vector_indexes)."""
+    from .vector_indexes import vector_indexes_maintain
+
+    vector_indexes_maintain()
+
+
 # --- the scoring pipeline (prospects.pipeline): enrich → embed → qualify → route --------------------------------
 
 

@@ -180,6 +180,8 @@ CELERY_BEAT_SCHEDULE = {
     "idempotency-purge": {"task": "accounts.tasks.idempotency_purge", "schedule": 3600.0},
     # Refit each org's scoring model on its outcomes (prospects.qualification), daily.
     "scoring-models-train": {"task": "prospects.tasks.scoring_models_train_due", "schedule": 24 * 3600.0},
+    # Per-org HNSW indexes for organisations with many prospect vectors (prospects.vector_indexes), hourly.
+    "vector-indexes-maintain": {"task": "prospects.tasks.vector_indexes_maintain_task", "schedule": 3600.0},
 }
 # /healthz reports the worker down when its last heartbeat is older than this.
 WORKER_HEARTBEAT_MAX_AGE = _env.integer("WORKER_HEARTBEAT_MAX_AGE", 60)
@@ -209,6 +211,10 @@ AI_EMBEDDING_MODEL = _env.string("AI_EMBEDDING_MODEL", "text-embedding-3-small")
 AI_EMBEDDING_BATCH_SIZE = _env.integer("AI_EMBEDDING_BATCH_SIZE", 64)
 # BLAS threads per process for the offline model; more than 1 only pays on otherwise idle cores.
 AI_EMBEDDING_THREADS = _env.integer("AI_EMBEDDING_THREADS", 1)
+# An organisation holding at least this many prospect vectors gets its own HNSW index (prospects.vector_indexes),
+# built by beat; EMBEDDING_INDEX_BUILD_MEMORY is the maintenance_work_mem of that build.
+EMBEDDING_ORG_INDEX_MIN_ROWS = _env.integer("EMBEDDING_ORG_INDEX_MIN_ROWS", 50_000)
+EMBEDDING_INDEX_BUILD_MEMORY = _env.string("EMBEDDING_INDEX_BUILD_MEMORY", "512MB")
 AI_CHAT_MODEL = _env.string("AI_CHAT_MODEL", "gpt-4o-mini")
 AI_REQUEST_TIMEOUT = _env.integer("AI_REQUEST_TIMEOUT", 30)
 AI_MAX_RETRIES = _env.integer("AI_MAX_RETRIES", 3)
