@@ -6,7 +6,8 @@ Run (embedded PostgreSQL; the script creates and migrates its own database, lead
 
 The vectors are SYNTHETIC: clustered unit vectors generated with NumPy and loaded with binary COPY. Embedding a
 million profile texts with the offline model would take hours on this machine (bench/results/embed.json), and the
-search does not care where the vectors came from. The search is the app's own code path,
+search does not care where the vectors came from. After the load it builds the per-org indexes the way beat does
+(prospects.vector_indexes). The search is the app's own code path,
 prospects.embedding.nearest_prospects (HNSW on cosine distance, pgvector 0.8 iterative scans, SET LOCAL settings
 in a transaction). Writes bench/results/icp.json.
 """
