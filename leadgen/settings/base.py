@@ -84,7 +84,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = _env.redis_url()
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "leadgen.cache.ReusingRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "leadgen",
     }
