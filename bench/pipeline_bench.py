@@ -372,17 +372,19 @@ def profile_steps(*, org_id: int, prospect_ids: list[int], top: int = 8) -> dict
     return report
 
 
-def word_pieces_per_text(*, org_id: int) -> float:
-    """How long the profile texts are in model tokens (the embedding cost grows with it)."""
+def word_pieces_per_prospect(*, org_id: int) -> float:
+    """Word pieces the model reads per prospect (the embedding cost grows with it): each prospect's role half,
+    plus each company's half once (prospects.embedding.profile_vectors)."""
     from leadgen.ai.minilm import get_model
     from leadgen.tenancy import org_scope
-    from prospects.embedding import profile_text
+    from prospects.embedding import profile_parts
     from prospects.models import Prospect
 
     with org_scope(org_id):
-        texts = [profile_text(p) for p in Prospect.objects.select_related("company")[:200]]
+        parts = [profile_parts(p) for p in Prospect.objects.select_related("company").order_by("pk")[:200]]
+    texts = [person for person, _ in parts if person] + list(dict.fromkeys(c for _, c in parts if c))
     encodings = get_model().tokenizer.encode_batch(texts)
-    return round(sum(len(e.ids) for e in encodings) / max(1, len(encodings)), 1)
+    return round(sum(len(e.ids) for e in encodings) / max(1, len(parts)), 1)
 
 
 def wait_worker_ready(log_path: Path, timeout: float = 120) -> None:
@@ -461,7 +463,7 @@ def main() -> int:
             label="profile",
         )
         profile = profile_steps(org_id=profile_org, prospect_ids=profile_ids)
-        profile["embed"]["word_pieces_per_text"] = word_pieces_per_text(org_id=profile_org)
+        profile["embed"]["word_pieces_per_prospect"] = word_pieces_per_prospect(org_id=profile_org)
         print(json.dumps(profile, indent=2))
     print(f"seeded {len(ids)} prospects over {args.companies} companies (org {org_id})")
 

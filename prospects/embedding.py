@@ -23,10 +23,13 @@ from leadgen.ai.embeddings import LOCAL_MODEL, LOCAL_PROVIDER, EmbeddingConfig, 
 from leadgen.tenancy import require_org_id
 
 from .icp_criteria import criteria_summary
-from .models import ICP, Company, Prospect, ProspectEmbedding, Qualification
+from .models import EMBEDDING_DIM, ICP, Company, Prospect, ProspectEmbedding, Qualification
 
-# Bump when profile_text changes shape, so every stored vector is recomputed once.
-PROFILE_VERSION = "1"
+# Bump when the profile texts change shape, so every stored vector is recomputed once. 2: role and company are
+# embedded apart and summed (profile_vectors), the name left out.
+PROFILE_VERSION = "2"
+# A company's half of its people's vectors is kept this long in the cache (1.5 KB each).
+COMPANY_VECTOR_CACHE_SECONDS = 24 * 3600
 SNIPPET_CHARS = 300
 MAX_TECHNOLOGIES = 15
 # Rows embedded per call of the provider (and per upsert).
@@ -68,24 +71,40 @@ def company_text(company: Company) -> str:
     return "\n".join(line for line in lines if line.strip() and line != "Company:")
 
 
-def profile_text(prospect: Prospect) -> str:
-    """The text a prospect's vector is made from: role first (what an ICP is about), then the company."""
+def person_text(prospect: Prospect) -> str:
+    """Role and location: what an ICP says about the person. The name carries no fit signal and is left out."""
     role = prospect.title
     extra = [v for v in (prospect.seniority, prospect.department) if v]
     if extra:
         role = f"{role} ({', '.join(extra)})" if role else ", ".join(extra)
     lines = []
-    if prospect.full_name:
-        lines.append(f"Name: {prospect.full_name}")
     if role:
         lines.append(f"Role: {role}")
     if prospect.location:
         lines.append(f"Location: {prospect.location}")
-    if prospect.company is not None:
-        lines.append(company_text(prospect.company))
-    elif prospect.company_name or prospect.company_domain:
-        lines.append(f"Company: {prospect.company_name or prospect.company_domain}")
     return "\n".join(lines)
+
+
+def company_part(prospect: Prospect) -> str:
+    if prospect.company is not None:
+        return company_text(prospect.company)
+    if prospect.company_name or prospect.company_domain:
+        return f"Company: {prospect.company_name or prospect.company_domain}"
+    return ""
+
+
+def profile_parts(prospect: Prospect) -> tuple[str, str]:
+    """(person text, company text): a prospect's vector is made from both halves, see profile_vectors."""
+    person, company = person_text(prospect), company_part(prospect)
+    if not person and not company:
+        # Nothing about role or company yet: the name (or email) still gives the prospect a vector.
+        person = f"Name: {prospect.full_name}" if prospect.full_name else prospect.email
+    return person, company
+
+
+def profile_text(prospect: Prospect) -> str:
+    """The whole profile as one text, role first (what an ICP is about), then the company."""
+    return "\n".join(part for part in profile_parts(prospect) if part)
 
 
 def _model_key(config: EmbeddingConfig) -> str:
@@ -102,9 +121,9 @@ def _hash(*parts: str) -> str:
     return digest.hexdigest()
 
 
-def text_hash(text: str, *, config: EmbeddingConfig | None = None) -> str:
+def parts_hash(parts: tuple[str, str], *, config: EmbeddingConfig | None = None) -> str:
     config = config or EmbeddingConfig.from_settings()
-    return _hash(PROFILE_VERSION, _model_key(config), text)
+    return _hash(PROFILE_VERSION, _model_key(config), *parts)
 
 
 def _normalise(vector: np.ndarray) -> np.ndarray:
@@ -112,11 +131,60 @@ def _normalise(vector: np.ndarray) -> np.ndarray:
     return vector / norm if norm > 0 else vector
 
 
+def _company_cache_key(text: str, config: EmbeddingConfig) -> str:
+    return f"profile-company-vector:{_hash(PROFILE_VERSION, _model_key(config), text)}"
+
+
+@dataclass(frozen=True)
+class ProfileVectors:
+    vectors: np.ndarray  # (n, DIM) float32, unit length
+    provider: str
+    model: str
+
+
+def profile_vectors(
+    parts: Sequence[tuple[str, str]], *, config: EmbeddingConfig | None = None
+) -> ProfileVectors:
+    """One unit vector per (person text, company text): the renormalised sum of the two halves' unit vectors.
+
+    Embedding the halves apart weighs role and company equally however long the company's description is (in one
+    mean-pooled text, 130 word pieces of company prose drown a 10-piece job title), and a company's half is
+    embedded once for all its people: within a call, and across calls through the cache
+    (COMPANY_VECTOR_CACHE_SECONDS). Each distinct text is embedded once, in one provider call.
+    """
+    config = config or EmbeddingConfig.from_settings()
+    companies = list(dict.fromkeys(company for _, company in parts if company))
+    keys = {text: _company_cache_key(text, config) for text in companies}
+    cached = cache.get_many(list(keys.values())) if keys else {}
+    known: dict[str, np.ndarray] = {
+        text: np.frombuffer(cached[key], dtype=np.float32) for text, key in keys.items() if key in cached
+    }
+    todo = list(dict.fromkeys([*(person for person, _ in parts if person), *companies]))
+    todo = [text for text in todo if text not in known]
+    if config.provider == "local":
+        provider, model = LOCAL_PROVIDER, LOCAL_MODEL
+    else:
+        provider, model = config.provider, config.model
+    if todo:
+        result = embed_texts(todo, config=config)
+        provider, model = result.provider, result.model
+        for text, vector in zip(todo, result.vectors, strict=True):
+            known[text] = _normalise(np.asarray(vector, dtype=np.float32)).astype(np.float32)
+        fresh = {keys[text]: known[text].tobytes() for text in companies if text in todo}
+        if fresh:
+            cache.set_many(fresh, COMPANY_VECTOR_CACHE_SECONDS)
+    out = np.zeros((len(parts), EMBEDDING_DIM), dtype=np.float32)
+    for row, (person, company) in enumerate(parts):
+        halves = [known[text] for text in (person, company) if text]
+        out[row] = _normalise(np.sum(halves, axis=0)) if halves else 0.0
+    return ProfileVectors(vectors=out, provider=provider, model=model)
+
+
 # --- prospects ----------------------------------------------------------------------------------------------
 
 
 def prospects_embed(*, prospect_ids: Sequence[int], config: EmbeddingConfig | None = None) -> int:
-    """Embed the given prospects of the current org whose profile text changed; returns how many were embedded."""
+    """Embed the given prospects of the current org whose profile changed; returns how many were embedded."""
     config = config or EmbeddingConfig.from_settings()
     org_id = require_org_id()
     embedded = 0
@@ -127,15 +195,15 @@ def prospects_embed(*, prospect_ids: Sequence[int], config: EmbeddingConfig | No
         stored = dict(
             ProspectEmbedding.objects.filter(prospect_id__in=chunk).values_list("prospect_id", "text_hash")
         )
-        todo: list[tuple[Prospect, str, str]] = []
+        todo: list[tuple[Prospect, tuple[str, str], str]] = []
         for prospect in prospects:
-            text = profile_text(prospect)
-            digest = text_hash(text, config=config)
+            parts = profile_parts(prospect)
+            digest = parts_hash(parts, config=config)
             if stored.get(prospect.pk) != digest:
-                todo.append((prospect, text, digest))
+                todo.append((prospect, parts, digest))
         if not todo:
             continue
-        result = embed_texts([text for _, text, _ in todo], config=config)
+        result = profile_vectors([parts for _, parts, _ in todo], config=config)
         stamp = now()
         rows = [
             ProspectEmbedding(
@@ -171,16 +239,18 @@ def icp_text(icp: ICP) -> str:
     return "\n".join(lines)
 
 
-def _icp_inputs(icp: ICP) -> list[str]:
-    """The texts an ICP's vector is made from: its own text, then each example's profile text."""
+def _icp_inputs(icp: ICP) -> tuple[list[str], list[tuple[str, str]]]:
+    """What an ICP's vector is made from: its own text and its example companies' texts, and the profile parts of
+    its example prospects (embedded the way prospects are, see profile_vectors)."""
     texts = [icp_text(icp)]
+    example_parts: list[tuple[str, str]] = []
     if icp.example_prospect_ids:
         examples = Prospect.objects.filter(pk__in=icp.example_prospect_ids).select_related("company")
-        texts.extend(profile_text(p) for p in examples.order_by("pk"))
+        example_parts = [profile_parts(p) for p in examples.order_by("pk")]
     if icp.example_company_ids:
         companies = Company.objects.filter(pk__in=icp.example_company_ids).order_by("pk")
         texts.extend(company_text(c) for c in companies)
-    return texts
+    return texts, example_parts
 
 
 def icp_vector(icp: ICP, *, config: EmbeddingConfig | None = None) -> tuple[np.ndarray, str]:
@@ -190,13 +260,17 @@ def icp_vector(icp: ICP, *, config: EmbeddingConfig | None = None) -> tuple[np.n
     earlier state costs no embedding call.
     """
     config = config or EmbeddingConfig.from_settings()
-    texts = _icp_inputs(icp)
-    digest = _hash(PROFILE_VERSION, _model_key(config), *texts)
+    texts, example_parts = _icp_inputs(icp)
+    digest = _hash(
+        PROFILE_VERSION, _model_key(config), *texts, *(p for parts in example_parts for p in parts)
+    )
     cache_key = f"icp-vector:{digest}"
     if (cached := cache.get(cache_key)) is not None:
         return np.asarray(cached, dtype=np.float32), digest
-    vectors = embed_texts(texts, config=config).vectors
-    mean = _normalise(np.mean([_normalise(v) for v in vectors], axis=0)).astype(np.float32)
+    vectors = [_normalise(v) for v in embed_texts(texts, config=config).vectors]
+    if example_parts:
+        vectors.extend(profile_vectors(example_parts, config=config).vectors)
+    mean = _normalise(np.mean(vectors, axis=0)).astype(np.float32)
     cache.set(cache_key, mean.tolist(), PREVIEW_CACHE_SECONDS)
     return mean, digest
 
