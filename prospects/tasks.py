@@ -73,7 +73,6 @@ EMBED_TASK_BATCH = 256
 
 
 @shared_task(
-    queue="ai",
     ignore_result=True,
     autoretry_for=(OperationalError, InterfaceError, AIProviderError),
     retry_backoff=True,
@@ -103,7 +102,6 @@ def prospects_embed_enqueue(*, org_id: int, prospect_ids: list[int]) -> None:
 
 
 @shared_task(
-    queue="ai",
     ignore_result=True,
     autoretry_for=(OperationalError, InterfaceError, AIProviderError),
     retry_backoff=True,
@@ -123,7 +121,7 @@ def icp_embed_task(org_id: int, icp_id: int) -> None:
         icp_embed(icp=icp)
 
 
-@shared_task(queue="default", ignore_result=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
+@shared_task(ignore_result=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
 def vector_indexes_maintain_task() -> None:
     """Beat, hourly: per-org HNSW indexes for organisations with many vectors (prospects.vector_indexes)."""
     from .vector_indexes import vector_indexes_maintain
@@ -189,7 +187,7 @@ class _RouteStep(_PipelineStepTask):
 
 
 # Enrichment waits on websites and providers; a batch of 64 with slow sites needs minutes, not seconds.
-@shared_task(base=_EnrichStep, queue="enrich", time_limit=900, soft_time_limit=840, **_PIPELINE_RETRY)
+@shared_task(base=_EnrichStep, time_limit=900, soft_time_limit=840, **_PIPELINE_RETRY)
 @org_task
 def pipeline_enrich_task(
     org_id: int,
@@ -202,7 +200,6 @@ def pipeline_enrich_task(
 
 @shared_task(
     base=_EmbedStep,
-    queue="ai",
     time_limit=600,
     soft_time_limit=540,
     **{
@@ -221,7 +218,7 @@ def pipeline_embed_task(
     _pipeline_step("embed", org_id, prospect_ids, discovery_run_id, failed_ids or [])
 
 
-@shared_task(base=_QualifyStep, queue="ai", time_limit=900, soft_time_limit=840, **_PIPELINE_RETRY)
+@shared_task(base=_QualifyStep, time_limit=900, soft_time_limit=840, **_PIPELINE_RETRY)
 @org_task
 def pipeline_qualify_task(
     org_id: int,
@@ -232,7 +229,7 @@ def pipeline_qualify_task(
     _pipeline_step("qualify", org_id, prospect_ids, discovery_run_id, failed_ids or [])
 
 
-@shared_task(base=_RouteStep, queue="default", time_limit=300, soft_time_limit=240, **_PIPELINE_RETRY)
+@shared_task(base=_RouteStep, time_limit=300, soft_time_limit=240, **_PIPELINE_RETRY)
 @org_task
 def pipeline_route_task(
     org_id: int,
@@ -243,7 +240,7 @@ def pipeline_route_task(
     _pipeline_step("route", org_id, prospect_ids, discovery_run_id, failed_ids or [])
 
 
-@shared_task(queue="default", time_limit=1800, soft_time_limit=1740, **_PIPELINE_RETRY)
+@shared_task(time_limit=1800, soft_time_limit=1740, **_PIPELINE_RETRY)
 @org_task
 def pipeline_import_task(org_id: int, import_id: int) -> None:
     """A finished import's created and updated prospects enter the pipeline."""
@@ -269,7 +266,6 @@ def _webhook_retry_backoff() -> int:
 
 @shared_task(
     base=_WebhookDeliverTask,
-    queue="events",
     bind=True,
     ignore_result=True,
     max_retries=8,
@@ -289,7 +285,6 @@ def webhook_deliver_task(self: Task, org_id: int, message_pk: int) -> None:
 
 
 @shared_task(
-    queue="events",
     bind=True,
     ignore_result=True,
     max_retries=5,
@@ -318,7 +313,6 @@ class _DiscoveryRunTask(Task):  # type: ignore[misc]
 
 @shared_task(
     base=_DiscoveryRunTask,
-    queue="enrich",
     autoretry_for=(OperationalError, InterfaceError, ProviderTransientError),
     retry_backoff=60,
     retry_backoff_max=1800,
@@ -340,7 +334,6 @@ def discovery_run_task(org_id: int, discovery_run_id: int) -> None:
 
 
 @shared_task(
-    queue="enrich",
     ignore_result=True,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
@@ -375,7 +368,6 @@ class _EnrichRetryTask(Task):  # type: ignore[misc]
 @shared_task(
     base=_EnrichRetryTask,
     bind=True,
-    queue="enrich",
     ignore_result=True,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
@@ -414,7 +406,6 @@ def prospect_enrich_retry_task(
 
 
 @shared_task(
-    queue="default",
     ignore_result=True,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
@@ -431,7 +422,6 @@ def scoring_model_train_task(org_id: int) -> None:
 
 
 @shared_task(
-    queue="default",
     ignore_result=True,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,

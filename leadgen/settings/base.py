@@ -173,6 +173,19 @@ CELERY_TASK_TIME_LIMIT = _env.integer("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_SOFT_TIME_LIMIT = _env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES_NAMES = ["default", "enrich", "ai", "send", "events"]
+# Tasks that leave the default queue, so a worker per queue can scale that step alone (`celery worker -Q ai`).
+CELERY_TASK_ROUTES = {
+    "prospects.tasks.prospects_embed_task": {"queue": "ai"},
+    "prospects.tasks.icp_embed_task": {"queue": "ai"},
+    "prospects.tasks.pipeline_enrich_task": {"queue": "enrich"},
+    "prospects.tasks.pipeline_embed_task": {"queue": "ai"},
+    "prospects.tasks.pipeline_qualify_task": {"queue": "ai"},
+    "prospects.tasks.webhook_deliver_task": {"queue": "events"},
+    "prospects.tasks.slack_notify_task": {"queue": "events"},
+    "prospects.tasks.discovery_run_task": {"queue": "enrich"},
+    "prospects.tasks.prospect_enrich_task": {"queue": "enrich"},
+    "prospects.tasks.prospect_enrich_retry_task": {"queue": "enrich"},
+}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
