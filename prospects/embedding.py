@@ -107,10 +107,15 @@ def profile_text(prospect: Prospect) -> str:
     return "\n".join(part for part in profile_parts(prospect) if part)
 
 
-def _model_key(config: EmbeddingConfig) -> str:
+def _provider_model(config: EmbeddingConfig) -> tuple[str, str]:
+    """The provider and model names stored with a vector made under `config`."""
     if config.provider == "local":
-        return f"{LOCAL_PROVIDER}:{LOCAL_MODEL}"
-    return f"{config.provider}:{config.model}"
+        return LOCAL_PROVIDER, LOCAL_MODEL
+    return config.provider, config.model
+
+
+def _model_key(config: EmbeddingConfig) -> str:
+    return ":".join(_provider_model(config))
 
 
 def _hash(*parts: str) -> str:
@@ -159,19 +164,16 @@ def profile_vectors(
     known: dict[str, np.ndarray] = {
         text: np.frombuffer(cached[key], dtype=np.float32) for text, key in keys.items() if key in cached
     }
-    todo = list(dict.fromkeys([*(person for person, _ in parts if person), *companies]))
-    todo = [text for text in todo if text not in known]
-    if config.provider == "local":
-        provider, model = LOCAL_PROVIDER, LOCAL_MODEL
-    else:
-        provider, model = config.provider, config.model
+    new_companies = [text for text in companies if text not in known]
+    todo = list(dict.fromkeys([*(person for person, _ in parts if person), *new_companies]))
+    provider, model = _provider_model(config)
     if todo:
         result = embed_texts(todo, config=config)
         provider, model = result.provider, result.model
         for text, vector in zip(todo, result.vectors, strict=True):
             known[text] = _normalise(np.asarray(vector, dtype=np.float32)).astype(np.float32)
-        fresh = {keys[text]: known[text].tobytes() for text in companies if text in todo}
-        if fresh:
+        if new_companies:
+            fresh = {keys[text]: known[text].tobytes() for text in new_companies}
             cache.set_many(fresh, COMPANY_VECTOR_CACHE_SECONDS)
     out = np.zeros((len(parts), EMBEDDING_DIM), dtype=np.float32)
     for row, (person, company) in enumerate(parts):
