@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
@@ -95,7 +96,7 @@ def celery_worker_session(django_db_setup: None, django_db_blocker: Any) -> Iter
         pool="threads",
         concurrency=2,
         perform_ping_check=False,
-        queues=["default", "enrich", "ai", "send", "events"],
+        queues=settings.CELERY_TASK_QUEUES_NAMES,
         shutdown_timeout=30,
     ) as worker:
         yield worker
@@ -122,7 +123,7 @@ def _drain_worker(app: Any, timeout: float = 10.0) -> None:
 
     from celery.worker import state
 
-    queues = ["default", "enrich", "ai", "send", "events"]
+    queues = settings.CELERY_TASK_QUEUES_NAMES
     deadline = time.monotonic() + timeout
     quiet_since: float | None = None
     with app.connection_for_write() as conn:
