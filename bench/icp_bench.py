@@ -187,9 +187,9 @@ def seed(rows: int, space: Space, rng: np.random.Generator) -> dict[str, Any]:
         started = time.perf_counter()
         cursor.execute("SET maintenance_work_mem = '6GB'")
         cursor.execute("SET max_parallel_maintenance_workers = 1")
-        from prospects.vector_indexes import _shared_index_params
+        from prospects.vector_indexes import shared_index_params
 
-        m, ef_construction = _shared_index_params()  # the model's own index definition
+        m, ef_construction = shared_index_params()  # the model's own index definition
         cursor.execute(
             "CREATE INDEX embedding_vector_hnsw ON prospects_prospectembedding "
             f"USING hnsw (vector vector_cosine_ops) WITH (m = {m}, ef_construction = {ef_construction})"

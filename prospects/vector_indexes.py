@@ -41,7 +41,7 @@ def index_name(org_id: int) -> str:
     return f"embedding_org_{int(org_id)}_hnsw"
 
 
-def _shared_index_params() -> tuple[int, int]:
+def shared_index_params() -> tuple[int, int]:
     """m and ef_construction of the shared index (the model's HnswIndex), so both graphs are built alike."""
     index = next(i for i in ProspectEmbedding._meta.indexes if i.name == "embedding_vector_hnsw")
     return int(index.m), int(index.ef_construction)  # type: ignore[attr-defined]
@@ -71,7 +71,7 @@ class Maintenance:
 
 
 def _build(org_id: int) -> None:
-    m, ef_construction = _shared_index_params()
+    m, ef_construction = shared_index_params()
     name = index_name(org_id)
     with connection.cursor() as cursor:
         # Session settings, reset below: the graph must fit in maintenance_work_mem or the build slows down a lot.
