@@ -7,8 +7,8 @@ Run (embedded PostgreSQL; the script creates and migrates its own database, lead
 The vectors are SYNTHETIC: clustered unit vectors generated with NumPy and loaded with binary COPY. Embedding a
 million profile texts with the offline model would take hours on this machine (bench/results/embed.json), and the
 search does not care where the vectors came from. After the load it builds the per-org indexes the way beat does
-(prospects.vector_indexes). The search is the app's own code path,
-prospects.embedding.nearest_prospects (HNSW on cosine distance, pgvector 0.8 iterative scans, SET LOCAL settings
+(prospects.scoring.vector_indexes). The search is the app's own code path,
+prospects.scoring.embedding.nearest_prospects (HNSW on cosine distance, pgvector 0.8 iterative scans, SET LOCAL settings
 in a transaction). Writes bench/results/icp.json.
 """
 
@@ -187,7 +187,7 @@ def seed(rows: int, space: Space, rng: np.random.Generator) -> dict[str, Any]:
         started = time.perf_counter()
         cursor.execute("SET maintenance_work_mem = '6GB'")
         cursor.execute("SET max_parallel_maintenance_workers = 1")
-        from prospects.vector_indexes import shared_index_params
+        from prospects.scoring.vector_indexes import shared_index_params
 
         m, ef_construction = shared_index_params()  # the model's own index definition
         cursor.execute(
@@ -213,7 +213,7 @@ def exact_top(org_id: int, query: np.ndarray, k: int) -> list[int]:
     """Sequential scan, no index: the ground truth."""
     from django.db import connection, transaction
 
-    from prospects.embedding import _literal
+    from prospects.scoring.embedding import _literal
 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_indexscan = off")
@@ -229,7 +229,7 @@ def exact_top(org_id: int, query: np.ndarray, k: int) -> list[int]:
 def plan_uses_hnsw(org_id: int, query: np.ndarray, mode: str, ef: int) -> str:
     from django.db import connection, transaction
 
-    from prospects.embedding import _literal
+    from prospects.scoring.embedding import _literal
 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL hnsw.iterative_scan = {mode}")
@@ -248,7 +248,7 @@ def plan_uses_hnsw(org_id: int, query: np.ndarray, mode: str, ef: int) -> str:
 
 
 def measure(org_id: int, queries: np.ndarray, truth: list[list[int]], mode: str, ef: int) -> dict[str, Any]:
-    from prospects.embedding import nearest_prospects
+    from prospects.scoring.embedding import nearest_prospects
 
     for q in queries[:5]:  # warm-up
         nearest_prospects(vector=q, limit=TOP_K, org_id=org_id, iterative_scan=mode, ef_search=ef)
@@ -308,10 +308,10 @@ def main() -> int:
         seeded = seed(args.rows, space, rng)
     print(f"seeded {args.rows} rows: {seeded['timings']}", flush=True)
 
-    # What beat does hourly in the app (prospects.vector_indexes): orgs over the threshold get their own index.
+    # What beat does hourly in the app (prospects.scoring.vector_indexes): orgs over the threshold get their own index.
     from django.conf import settings
 
-    from prospects.vector_indexes import vector_indexes_maintain
+    from prospects.scoring.vector_indexes import vector_indexes_maintain
 
     t0 = time.perf_counter()
     maintained = vector_indexes_maintain(min_rows=10**12 if args.shared_only else None)
@@ -358,7 +358,7 @@ def main() -> int:
             runs.append(run)
         results[label] = {"org_rows": org["rows"], "exact_scan_mean_ms": round(exact_ms, 1), "runs": runs}
 
-    from prospects.embedding import EF_SEARCH_MIN, MAX_SCAN_TUPLES
+    from prospects.scoring.embedding import EF_SEARCH_MIN, MAX_SCAN_TUPLES
 
     default = {
         label: next(

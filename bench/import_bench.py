@@ -4,7 +4,7 @@ Run (embedded PostgreSQL; the script creates and migrates its own database, lead
 
     .venv/bin/python -m leadgen.embedded exec -- .venv/bin/python bench/import_bench.py [--rows N]
 
-The engine (prospects.importing.import_execute) is called synchronously in this process, exactly as the Celery
+The engine (prospects.imports.engine.import_execute) is called synchronously in this process, exactly as the Celery
 task calls it after claiming the job; the queue hop is left out so the figure is the import itself. Writes
 bench/results/import.json.
 """
@@ -144,7 +144,7 @@ def main() -> int:
     from django.core.files.storage import default_storage
 
     from accounts.models import Organization
-    from prospects import importing
+    from prospects.imports import engine as importing
     from prospects.models import Import, ImportStatus, Prospect
 
     path = Path(default_storage.path(f"imports/bench/import-{args.rows}.csv"))

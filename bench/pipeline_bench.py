@@ -48,12 +48,12 @@ RESULTS = ROOT / "bench" / "results" / "pipeline.json"
 WORK = ROOT / ".data" / "bench" / "pipeline"
 BENCH_DB = "leadgen_bench_pipeline"
 STEP_TASKS = {
-    "prospects.tasks.pipeline_enrich_task": "enrich",
-    "prospects.tasks.pipeline_embed_task": "embed",
-    "prospects.tasks.pipeline_qualify_task": "qualify",
-    "prospects.tasks.pipeline_route_task": "route",
-    "prospects.tasks.webhook_deliver_task": "webhook delivery",
-    "prospects.tasks.slack_notify_task": "slack",
+    "prospects.scoring.tasks.pipeline_enrich_task": "enrich",
+    "prospects.scoring.tasks.pipeline_embed_task": "embed",
+    "prospects.scoring.tasks.pipeline_qualify_task": "qualify",
+    "prospects.scoring.tasks.pipeline_route_task": "route",
+    "prospects.routing.tasks.webhook_deliver_task": "webhook delivery",
+    "prospects.routing.tasks.slack_notify_task": "slack",
 }
 TITLES = [
     "VP Operations",
@@ -236,9 +236,9 @@ def seed(
     from decimal import Decimal
 
     from accounts.models import Membership, Organization, Role, User
+    from leadgen.signing import webhook_secret_generate
     from leadgen.tenancy import org_scope
     from prospects.models import ICP, Company, PipelineSettings, Prospect, WebhookEndpoint
-    from prospects.routing import webhook_secret_generate
     from prospects.tests.fake_providers import APOLLO_KEY, HUNTER_KEY, PDL_KEY
 
     org = Organization.objects.create(name=f"Bench {label}", slug=f"bench-{label}-{int(time.time())}")
@@ -338,7 +338,7 @@ def profile_steps(*, org_id: int, prospect_ids: list[int], top: int = 8) -> dict
     from django.conf import settings
 
     from leadgen.tenancy import org_scope
-    from prospects import pipeline
+    from prospects.scoring import pipeline
 
     settings.PIPELINE_ENRICH_THREADS = 1
     report: dict[str, Any] = {}
@@ -374,11 +374,11 @@ def profile_steps(*, org_id: int, prospect_ids: list[int], top: int = 8) -> dict
 
 def word_pieces_per_prospect(*, org_id: int) -> float:
     """Word pieces the model reads per prospect (the embedding cost grows with it): each prospect's role half,
-    plus each company's half once (prospects.embedding.profile_vectors)."""
+    plus each company's half once (prospects.scoring.embedding.profile_vectors)."""
     from leadgen.ai.minilm import get_model
     from leadgen.tenancy import org_scope
-    from prospects.embedding import profile_parts
     from prospects.models import Prospect
+    from prospects.scoring.embedding import profile_parts
 
     with org_scope(org_id):
         parts = [profile_parts(p) for p in Prospect.objects.select_related("company").order_by("pk")[:200]]
@@ -443,7 +443,7 @@ def main() -> int:
 
     from leadgen.tenancy import org_scope
     from prospects.models import Activity, Prospect, WebhookMessage
-    from prospects.pipeline import pipeline_enqueue
+    from prospects.scoring.intake import pipeline_enqueue
 
     cache.clear()
     org_id, ids = seed(

@@ -515,3 +515,37 @@ def _has_more(response: httpx.Response) -> bool:
     if length is not None and length.isdigit():
         return int(length) > response.num_bytes_downloaded
     return True
+
+
+# -- user-supplied POST targets (outbound webhooks, Slack) ----------------------------------------------------------
+
+POST_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+def url_validate(url: str) -> None:
+    """Raise ValidationError when a user-supplied URL points somewhere we must not post to."""
+    from django.core.exceptions import ValidationError
+
+    try:
+        check_url(url, allow_loopback=_setting_allow_loopback(), allowed_ports=_setting_ports())
+    except BlockedURL as exc:
+        raise ValidationError(f"This address cannot be used: {exc.reason}.") from None
+
+
+def guarded_post(url: str, *, body: str, headers: dict[str, str]) -> int:
+    """POST to a user-supplied URL: vetted addresses only, no redirects, no proxies, timeouts; the answer's body is
+    not read (a hostile endpoint cannot make us download anything). Returns the status code."""
+    allow_loopback, ports = _setting_allow_loopback(), _setting_ports()
+    check_url(url, allow_loopback=allow_loopback, allowed_ports=ports)
+    transport = GuardedTransport(allow_loopback=allow_loopback, allowed_ports=ports)
+    with (
+        httpx.Client(
+            transport=transport,
+            timeout=POST_TIMEOUT,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": USER_AGENT},
+        ) as client,
+        client.stream("POST", url, content=body.encode(), headers=headers) as response,
+    ):
+        return response.status_code

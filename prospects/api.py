@@ -12,11 +12,10 @@ from pydantic import ValidationError as SchemaError
 
 from leadgen.api import error
 from leadgen.tenancy import get_for_org
-
-from . import importing, merge, selectors, services
-from .models import Company, Import, ImportRowError, Note, Prospect, Source
-from .pipeline import pipeline_enqueue_on_commit
-from .schemas import (
+from prospects import merge, selectors, services
+from prospects.imports import engine as importing
+from prospects.models import Company, Import, ImportRowError, Note, Prospect, Source
+from prospects.schemas import (
     BulkIn,
     BulkOut,
     CompanyIn,
@@ -39,6 +38,7 @@ from .schemas import (
     ProspectOut,
     ProspectPatch,
 )
+from prospects.scoring.intake import pipeline_enqueue_on_commit
 
 router = Router(tags=["prospects"])
 
@@ -275,7 +275,7 @@ def company_delete(request: HttpRequest, company_id: int) -> Any:
     return Status(204, None)
 
 
-# --- imports (the CSV engine of prospects.importing) -------------------------------------------------------
+# --- imports (the CSV engine of prospects.imports.engine) -------------------------------------------------------
 
 
 def _import_start(request: HttpRequest, job: Import, data: ImportStartIn) -> Any:

@@ -20,10 +20,9 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import audit_record
 from leadgen.tenancy import require_org_id
-
-from . import normalize
-from .models import Prospect, Stage
-from .services import TEXT_FIELDS, activity_record
+from prospects import normalize
+from prospects.models import Prospect, Stage
+from prospects.services import TEXT_FIELDS, activity_record
 
 NAME_SIMILARITY = 0.6
 MAX_GROUPS = 100

@@ -103,7 +103,7 @@ class ProspectDetailOut(ProspectOut):
 
     @staticmethod
     def resolve_qualifications(obj: Any) -> list[Any]:
-        from .qualification import prospect_qualifications
+        from prospects.scoring.qualification import prospect_qualifications
 
         return prospect_qualifications(prospect=obj)
 

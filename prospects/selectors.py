@@ -25,8 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 
 from leadgen.tenancy import org_scope, require_org_id
-
-from .models import Activity, Company, Note, Prospect, SavedView, Source, Stage
+from prospects.models import Activity, Company, Note, Prospect, SavedView, Source, Stage
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500

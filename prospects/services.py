@@ -7,14 +7,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Membership, Organization, User
 from accounts.services import audit_record
-
-from . import normalize
-from .models import (
+from prospects import normalize
+from prospects.compliance.services import is_suppressed
+from prospects.models import (
     Activity,
     Company,
     LawfulBasis,
@@ -24,8 +23,6 @@ from .models import (
     Prospect,
     Source,
     Stage,
-    Suppression,
-    SuppressionKind,
 )
 
 # Fields a client may set directly; names match the generic CSV headers and the API.
@@ -80,18 +77,6 @@ def activity_record(
         summary=summary[:500],
         data=data or {},
     )
-
-
-def is_suppressed(*, email_normalized: str | None, domain: str | None = None) -> bool:
-    """Whether the current organisation's suppression list covers this address or domain."""
-    conditions = Q()
-    if email_normalized:
-        conditions |= Q(kind=SuppressionKind.EMAIL, value=email_normalized)
-        conditions |= Q(kind=SuppressionKind.EMAIL_HASH, value=Suppression.hash_email(email_normalized))
-        conditions |= Q(kind=SuppressionKind.DOMAIN, value=email_normalized.rsplit("@", 1)[1])
-    if domain:
-        conditions |= Q(kind=SuppressionKind.DOMAIN, value=domain)
-    return bool(conditions) and Suppression.objects.filter(conditions).exists()
 
 
 def company_for_domain(*, org_id: int, domain: str | None, name: str = "") -> Company | None:
@@ -367,46 +352,6 @@ def outcome_record(
     return outcome
 
 
-def suppression_add(*, org: Organization, value: str, actor: User | None, reason: str = "") -> Suppression:
-    """Suppress an email address or a whole domain ('acme.com' or '@acme.com')."""
-    raw = value.strip().lower()
-    if "@" in raw and not raw.startswith("@"):
-        kind, normalized = SuppressionKind.EMAIL, normalize.email_or_none(raw)
-    else:
-        kind, normalized = SuppressionKind.DOMAIN, normalize.domain(raw.lstrip("@"))
-    if not normalized:
-        raise ValidationError({"value": f"{value[:80]!r} is neither an email address nor a domain"})
-    with transaction.atomic():
-        suppression, created = Suppression.objects.get_or_create(
-            org=org, kind=kind, value=normalized, defaults={"reason": reason[:255], "created_by": actor}
-        )
-        if created:
-            audit_record(
-                org=org,
-                actor=actor,
-                action="suppression.added",
-                target=suppression,
-                data={"kind": kind, "reason": reason[:255]},
-            )
-    return suppression
-
-
-def suppression_remove(*, suppression: Suppression, actor: User | None) -> None:
-    if suppression.kind == SuppressionKind.EMAIL_HASH:
-        raise ValidationError(
-            "Entries left by an erasure cannot be removed: the person asked to be forgotten."
-        )
-    with transaction.atomic():
-        audit_record(
-            org=suppression.org,
-            actor=actor,
-            action="suppression.removed",
-            target=suppression,
-            data={"kind": suppression.kind},
-        )
-        suppression.delete()
-
-
 # --- API: single deletes and company CRUD ---------------------------------------------------------------
 
 
@@ -488,7 +433,7 @@ def prospect_delete(*, prospect: Prospect) -> None:
 
 # --- bulk actions and saved views (list page) ----------------------------------------------------------------
 
-from .models import SavedView  # noqa: E402
+from prospects.models import SavedView  # noqa: E402
 
 BULK_LIMIT = 1000
 

@@ -2,19 +2,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import (
-    discovery_views,
-    gdpr_views,
-    hooks,
-    icp_views,
-    import_views,
-    merge_views,
-    pipeline_settings_views,
-    routing_views,
-    scoring_views,
-    settings_views,
-    views,
-)
+from prospects import views
+from prospects.compliance import views as gdpr_views
+from prospects.discovery import views as discovery_views
+from prospects.icps import views as icp_views
+from prospects.imports import views as import_views
+from prospects.inbound import settings_views
+from prospects.inbound import views as hooks
+from prospects.routing import views as routing_views
+from prospects.scoring import views as scoring_views
 
 urlpatterns: list = [
     path("prospects/", views.prospect_list, name="prospect_list"),
@@ -40,8 +36,8 @@ urlpatterns: list = [
         import_views.import_errors_csv,
         name="import_errors_csv",
     ),
-    path("prospects/duplicates/", merge_views.duplicate_list, name="prospect_duplicates"),
-    path("prospects/duplicates/merge/", merge_views.duplicate_merge, name="prospect_merge"),
+    path("prospects/duplicates/", views.duplicate_list, name="prospect_duplicates"),
+    path("prospects/duplicates/merge/", views.duplicate_merge, name="prospect_merge"),
     # Inbound leads (public; keyed by form key / the org's lead-source public id, never by org id).
     path("hooks/forms/<str:form_key>", hooks.form_submit, name="lead_form_submit"),
     path("hooks/meta/<uuid:source_key>", hooks.meta_webhook, name="meta_webhook"),
@@ -55,17 +51,17 @@ urlpatterns: list = [
     ),
     path("settings/lead-sources/", settings_views.lead_sources, name="lead_sources"),
     path("settings/scoring/", scoring_views.scoring_settings, name="scoring_settings"),
-    path("settings/suppression/", settings_views.suppression_list, name="suppression_list"),
-    path("settings/suppression/import/", settings_views.suppression_import, name="suppression_import"),
+    path("settings/suppression/", gdpr_views.suppression_list, name="suppression_list"),
+    path("settings/suppression/import/", gdpr_views.suppression_import, name="suppression_import"),
     path(
         "settings/suppression/<int:suppression_id>/remove/",
-        settings_views.suppression_remove,
+        gdpr_views.suppression_remove,
         name="suppression_remove",
     ),
-    path("settings/pipeline/", pipeline_settings_views.pipeline_settings, name="pipeline_settings"),
+    path("settings/pipeline/", scoring_views.pipeline_settings, name="pipeline_settings"),
     path(
         "prospects/<int:prospect_id>/enrichment/",
-        pipeline_settings_views.prospect_enrichment,
+        scoring_views.prospect_enrichment,
         name="prospect_enrichment",
     ),
     path(

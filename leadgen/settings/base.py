@@ -175,26 +175,34 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES_NAMES = ["default", "enrich", "ai", "send", "events"]
 # Tasks that leave the default queue, so a worker per queue can scale that step alone (`celery worker -Q ai`).
 CELERY_TASK_ROUTES = {
-    "prospects.tasks.prospects_embed_task": {"queue": "ai"},
-    "prospects.tasks.icp_embed_task": {"queue": "ai"},
-    "prospects.tasks.pipeline_enrich_task": {"queue": "enrich"},
-    "prospects.tasks.pipeline_embed_task": {"queue": "ai"},
-    "prospects.tasks.pipeline_qualify_task": {"queue": "ai"},
-    "prospects.tasks.webhook_deliver_task": {"queue": "events"},
-    "prospects.tasks.slack_notify_task": {"queue": "events"},
-    "prospects.tasks.discovery_run_task": {"queue": "enrich"},
-    "prospects.tasks.prospect_enrich_task": {"queue": "enrich"},
-    "prospects.tasks.prospect_enrich_retry_task": {"queue": "enrich"},
+    "prospects.scoring.tasks.prospects_embed_task": {"queue": "ai"},
+    "prospects.scoring.tasks.icp_embed_task": {"queue": "ai"},
+    "prospects.scoring.tasks.pipeline_enrich_task": {"queue": "enrich"},
+    "prospects.scoring.tasks.pipeline_embed_task": {"queue": "ai"},
+    "prospects.scoring.tasks.pipeline_qualify_task": {"queue": "ai"},
+    "prospects.routing.tasks.webhook_deliver_task": {"queue": "events"},
+    "prospects.routing.tasks.slack_notify_task": {"queue": "events"},
+    "prospects.discovery.tasks.discovery_run_task": {"queue": "enrich"},
+    # The Graph API fetch of a Meta lead is external HTTP.
+    "prospects.inbound.tasks.meta_lead_fetch": {"queue": "enrich"},
+    "prospects.scoring.tasks.prospect_enrich_task": {"queue": "enrich"},
+    "prospects.scoring.tasks.prospect_enrich_retry_task": {"queue": "enrich"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "leadgen.tasks.heartbeat", "schedule": 15.0},
     "idempotency-purge": {"task": "accounts.tasks.idempotency_purge", "schedule": 3600.0},
-    # Refit each org's scoring model on its outcomes (prospects.qualification), daily.
-    "scoring-models-train": {"task": "prospects.tasks.scoring_models_train_due", "schedule": 24 * 3600.0},
-    # Per-org HNSW indexes for organisations with many prospect vectors (prospects.vector_indexes), hourly.
-    "vector-indexes-maintain": {"task": "prospects.tasks.vector_indexes_maintain_task", "schedule": 3600.0},
+    # Refit each org's scoring model on its outcomes (prospects.scoring.qualification), daily.
+    "scoring-models-train": {
+        "task": "prospects.scoring.tasks.scoring_models_train_due",
+        "schedule": 24 * 3600.0,
+    },
+    # Per-org HNSW indexes for organisations with many prospect vectors (prospects.scoring.vector_indexes), hourly.
+    "vector-indexes-maintain": {
+        "task": "prospects.scoring.tasks.vector_indexes_maintain_task",
+        "schedule": 3600.0,
+    },
 }
 # /healthz reports the worker down when its last heartbeat is older than this.
 WORKER_HEARTBEAT_MAX_AGE = _env.integer("WORKER_HEARTBEAT_MAX_AGE", 60)
@@ -207,7 +215,7 @@ INVITATION_MAX_AGE_DAYS = _env.integer("INVITATION_MAX_AGE_DAYS", 7)
 # Keys for encrypting secrets at rest (SMTP passwords, provider keys); the first one encrypts, all decrypt.
 FIELD_ENCRYPTION_KEYS = _env.listing("FIELD_ENCRYPTION_KEYS", [])
 
-# Inbound lead webhooks (prospects.hooks): Meta's Graph API and the web-form rate limit.
+# Inbound lead webhooks (prospects.inbound.views): Meta's Graph API and the web-form rate limit.
 META_GRAPH_URL = _env.string("META_GRAPH_URL", "https://graph.facebook.com").rstrip("/")
 META_GRAPH_VERSION = _env.string("META_GRAPH_VERSION", "v19.0")
 # Base of the exponential backoff (seconds) when fetching a Meta lead fails transiently: 30, 60, 120 … 1800 s.
@@ -224,7 +232,7 @@ AI_EMBEDDING_MODEL = _env.string("AI_EMBEDDING_MODEL", "text-embedding-3-small")
 AI_EMBEDDING_BATCH_SIZE = _env.integer("AI_EMBEDDING_BATCH_SIZE", 64)
 # BLAS threads per process for the offline model; more than 1 only pays on otherwise idle cores.
 AI_EMBEDDING_THREADS = _env.integer("AI_EMBEDDING_THREADS", 1)
-# An organisation holding at least this many prospect vectors gets its own HNSW index (prospects.vector_indexes),
+# An organisation holding at least this many prospect vectors gets its own HNSW index (prospects.scoring.vector_indexes),
 # built by beat; EMBEDDING_INDEX_BUILD_MEMORY is the maintenance_work_mem of that build.
 EMBEDDING_ORG_INDEX_MIN_ROWS = _env.integer("EMBEDDING_ORG_INDEX_MIN_ROWS", 50_000)
 EMBEDDING_INDEX_BUILD_MEMORY = _env.string("EMBEDDING_INDEX_BUILD_MEMORY", "512MB")
@@ -234,7 +242,7 @@ AI_MAX_RETRIES = _env.integer("AI_MAX_RETRIES", 3)
 # USD per million tokens, (input, output), merged over leadgen.ai.llm.DEFAULT_PRICES.
 AI_MODEL_PRICES: dict[str, tuple[float, float]] = {}
 
-# Enrichment providers (prospects.providers). Each is enabled per organisation by its API key in Settings →
+# Enrichment providers (prospects.scoring.enrichment.providers). Each is enabled per organisation by its API key in Settings →
 # Pipeline; the base URLs only change for tests (local fakes) or a proxy.
 HUNTER_API_URL = _env.string("HUNTER_API_URL", "https://api.hunter.io").rstrip("/")
 APOLLO_API_URL = _env.string("APOLLO_API_URL", "https://api.apollo.io").rstrip("/")
@@ -255,7 +263,7 @@ if set(ENRICHMENT_PROVIDER_ORDER) - {"hunter", "apollo", "pdl"}:
 ENRICH_RETRY_BACKOFF = _env.integer("ENRICH_RETRY_BACKOFF", 30)
 ENRICH_RETRY_BACKOFF_MAX = _env.integer("ENRICH_RETRY_BACKOFF_MAX", 1800)
 
-# Scoring pipeline (prospects.pipeline): prospects per task batch (one embedding call per batch), threads that
+# Scoring pipeline (prospects.scoring.pipeline): prospects per task batch (one embedding call per batch), threads that
 # enrich a batch's companies in parallel, and whether new or changed prospects enter the pipeline by themselves.
 PIPELINE_BATCH_SIZE = _env.integer("PIPELINE_BATCH_SIZE", 128)
 PIPELINE_ENRICH_THREADS = _env.integer("PIPELINE_ENRICH_THREADS", 4)

@@ -105,7 +105,7 @@ def test_shipped_qualify_prompt_renders():
         }
     )
     assert '"industries": ["software"]' in text and "0.71" in text
-    # Without a version the newest file wins (v2 is what prospects.qualification pins today).
+    # Without a version the newest file wins (v2 is what prospects.scoring.qualification pins today).
     assert get_prompt("qualify").version == "v2"
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from django import template
 
-from prospects import qualification
 from prospects.models import Outcome, ScoringModel
+from prospects.scoring import model as scoring_model
 
 register = template.Library()
 
@@ -17,5 +17,5 @@ def scoring_model_summary() -> dict[str, Any]:
     return {
         "model": ScoringModel.objects.order_by("-created_at", "-pk").first(),
         "outcomes": Outcome.objects.values("prospect_id").distinct().count(),
-        "min_outcomes": qualification.MIN_OUTCOMES,
+        "min_outcomes": scoring_model.MIN_OUTCOMES,
     }

@@ -11,9 +11,9 @@ from django.db import transaction
 from accounts.models import Organization, User
 from accounts.services import organization_create
 from leadgen.tenancy import org_scope
-from prospects.icp_services import icp_create
+from prospects.icps.services import icp_create
 from prospects.models import ICP, Company, Prospect, Source, Stage
-from prospects.pipeline import pipeline_enqueue_on_commit
+from prospects.scoring.intake import pipeline_enqueue_on_commit
 from prospects.services import prospect_change_stage, prospect_upsert
 
 DEMO_EMAIL = "demo@leadgen.localhost"

@@ -1,0 +1,25 @@
+"""Celery tasks of CSV imports."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from leadgen.tenancy import org_task
+
+
+@shared_task(
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=3,
+    # A million-row file takes tens of seconds here; leave room for slower databases.
+    time_limit=3 * 3600,
+    soft_time_limit=3 * 3600 - 60,
+    ignore_result=True,
+)
+@org_task
+def import_run_task(org_id: int, import_id: int) -> None:
+    """Run a queued CSV import. Idempotent: the job is claimed with a conditional UPDATE (queued → running)."""
+    from prospects.imports.engine import import_run
+
+    import_run(org_id=org_id, import_id=import_id)

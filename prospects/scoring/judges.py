@@ -1,0 +1,417 @@
+"""The two judges of a prospect against an ICP: the offline rules judge and the LLM judge (strict JSON, fenced untrusted data). Both return the same Judgement."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from django.conf import settings
+from pydantic import BaseModel, Field
+
+from leadgen.ai.llm import LLMConfig, Prompt, complete_json, get_prompt
+from leadgen.emailcheck import free_mail_domains
+from prospects.models import (
+    ICP,
+    PipelineSettings,
+    Prospect,
+)
+from prospects.scoring.criteria import CriteriaCheck, criteria_check
+from prospects.scoring.grounding import (
+    looks_like_instructions,
+    stringify,
+)
+
+RULES_PROVIDER = "rules"
+RULES_VERSION = "rules-v1"
+PROMPT_NAME = "qualify"
+PROMPT_VERSION = "v2"
+# Points per criterion the ICP sets; the rules score is the share of points met.
+CRITERIA_WEIGHTS: dict[str, int] = {
+    "industry": 20,
+    "company size": 15,
+    "seniority": 15,
+    "title": 15,
+    "technologies": 15,
+    "location": 10,
+    "funding stage": 10,
+}
+# Share of the rules score that comes from vector similarity when both are known.
+SIMILARITY_SHARE = 0.3
+# Cosine similarities of short profile texts against a persona rarely leave this band (MiniLM and
+# text-embedding-3-small alike); it is stretched onto 0-100.
+SIMILARITY_FLOOR, SIMILARITY_CEILING = 0.15, 0.65
+TIER_A, TIER_B = 75, 50
+TIERS = ("A", "B", "C", "disqualified")
+MAX_HOOKS = 3
+
+
+@dataclass
+class Judgement:
+    score: int
+    tier: str
+    reasoning: str
+    red_flags: list[str]
+    hooks: list[dict[str, Any]]
+    matched: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+    provider: str = RULES_PROVIDER
+    model: str = ""
+    prompt_version: str = RULES_VERSION
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: int = 0
+
+
+def _email_domain(email: str) -> str:
+    return email.rpartition("@")[2].strip().lower() if "@" in email else ""
+
+
+def prospect_profile(prospect: Prospect) -> dict[str, Any]:
+    """Every stored value a judgement may read, as plain JSON: the cache key's prospect half."""
+    company = prospect.company
+    return {
+        "prospect": {
+            "email": prospect.email,
+            "email_status": prospect.email_status,
+            "email_check": prospect.email_check or {},
+            "title": prospect.title,
+            "seniority": prospect.seniority,
+            "department": prospect.department,
+            "location": prospect.location,
+            "company_name": prospect.company_name,
+            "company_domain": prospect.company_domain,
+            "source": prospect.source,
+            "do_not_contact": prospect.do_not_contact,
+        },
+        "company": None
+        if company is None
+        else {
+            "name": company.name,
+            "domain": company.domain or "",
+            "industry": company.industry,
+            "employee_count": company.employee_count,
+            "location": company.location,
+            "description": company.description,
+            "technologies": list(company.technologies or []),
+            "funding_stage": company.funding_stage,
+        },
+        "facts": list(company.facts or []) if company else [],
+        "about_text": company.about_text if company else "",
+        "answers": prospect.answers or {},
+    }
+
+
+def _icp_inputs(icp: ICP) -> dict[str, Any]:
+    return {"name": icp.name, "description": icp.description, "criteria": icp.criteria or {}}
+
+
+def input_hash(
+    *, profile: dict[str, Any], icp: ICP, similarity: float | None, provider: str, version: str
+) -> str:
+    payload = {
+        "profile": profile,
+        "icp": _icp_inputs(icp),
+        "similarity": None if similarity is None else round(similarity, 4),
+        "provider": provider,
+        "version": version,
+    }
+    encoded = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _similarity_points(similarity: float) -> float:
+    stretched = (similarity - SIMILARITY_FLOOR) / (SIMILARITY_CEILING - SIMILARITY_FLOOR)
+    return 100 * min(1.0, max(0.0, stretched))
+
+
+def _criterion_detail(name: str, prospect: Prospect, criteria: dict[str, Any]) -> str:
+    """The prospect's value for a criterion, for the reasoning ("industry (Software)")."""
+    company = prospect.company
+    value: str = ""
+    if name == "industry":
+        value = company.industry if company else ""
+    elif name == "company size":
+        count = company.employee_count if company else None
+        value = f"{count} employees" if count is not None else ""
+    elif name == "location":
+        value = prospect.location or (company.location if company else "")
+    elif name == "seniority":
+        value = prospect.seniority
+    elif name == "title":
+        value = prospect.title
+    elif name == "technologies":
+        have = {t.lower(): t for t in (company.technologies if company else [])}
+        wanted = [have[t.lower()] for t in criteria.get("technologies") or [] if t.lower() in have]
+        value = ", ".join(wanted) if wanted else (", ".join(list(have.values())[:3]) if have else "")
+    elif name == "funding stage":
+        value = company.funding_stage if company else ""
+    return f"{name} ({value})" if value else f"{name} (not on record)"
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def deterministic_red_flags(prospect: Prospect, check: CriteriaCheck) -> list[str]:
+    flags: list[str] = []
+    email = prospect.email.strip()
+    domain = _email_domain(email)
+    email_check = prospect.email_check or {}
+    if not email:
+        flags.append("No email address on record.")
+    elif prospect.email_status == "invalid" or "@" not in email or not domain or "." not in domain:
+        reason = email_check.get("reason") or "invalid address"
+        flags.append(f"Email address is unusable: {reason}.")
+    elif prospect.email_status == "risky":
+        flags.append(f"Email address is risky: {email_check.get('reason') or 'unverified'}.")
+    if domain:
+        labels = domain.split(".")
+        if email_check.get("is_free_mail") or any(
+            ".".join(labels[i:]) in free_mail_domains() for i in range(len(labels) - 1)
+        ):
+            flags.append(f"Free-mail address ({domain}), not a company address.")
+        if email_check.get("is_disposable"):
+            flags.append("Disposable email domain.")
+        if email_check.get("is_role"):
+            flags.append("Role address, not a person.")
+    if check.excluded_by:
+        flags.append(f"Matches the ICP exclusion “{check.excluded_by}”.")
+    company = prospect.company
+    if company is None:
+        flags.append("No company linked: industry and size cannot be checked.")
+    elif not company.industry and company.employee_count is None:
+        flags.append("Company data missing: no industry or employee count on record.")
+    if prospect.do_not_contact:
+        flags.append("Marked do not contact.")
+    outside_text = stringify(prospect.answers or {})
+    if company is not None:
+        outside_text += [company.about_text, company.description, *stringify(company.facts or [])]
+    if any(looks_like_instructions(text) for text in outside_text if text):
+        flags.append(
+            "Website text or form answers contain instructions aimed at an AI; they were treated as data."
+        )
+    return flags
+
+
+def _fact_hook_text(fact: dict[str, Any]) -> str:
+    name = str(fact.get("field") or "").lower()
+    value = str(fact.get("value") or "").strip()
+    quote = str(fact.get("quote") or "").strip()
+    if name in ("technology", "technologies") and value:
+        return f"Their website shows they use {value}."
+    if name in ("funding", "funding_stage") and value:
+        return f"The company reports {value} funding."
+    shown = value if value and len(value) <= 160 else quote[:160]
+    label = name.replace("_", " ") or "website"
+    return f"From their {label}: “{shown}”."
+
+
+def rules_hooks(prospect: Prospect, criteria: dict[str, Any]) -> list[dict[str, Any]]:
+    """Hooks from stored facts only: ICP technologies the company uses, its funding stage, website facts."""
+    company = prospect.company
+    if company is None:
+        return []
+    hooks: list[dict[str, Any]] = []
+    wanted = {t.lower() for t in criteria.get("technologies") or []}
+    for tech in company.technologies or []:
+        if tech.lower() in wanted:
+            hooks.append(
+                {
+                    "text": f"Uses {tech}, a technology this ICP targets.",
+                    "evidence": {"source": "company.technologies", "quote": tech},
+                }
+            )
+    if company.funding_stage:
+        hooks.append(
+            {
+                "text": f"{company.name or 'The company'} is at the {company.funding_stage} stage.",
+                "evidence": {"source": "company.funding_stage", "quote": company.funding_stage},
+            }
+        )
+    for fact in company.facts or []:
+        if not isinstance(fact, dict) or not str(fact.get("quote") or "").strip():
+            continue
+        source = fact.get("url") or fact.get("source") or "company_facts"
+        hooks.append(
+            {
+                "text": _fact_hook_text(fact),
+                "evidence": {"source": str(source), "quote": str(fact["quote"]).strip()[:300]},
+            }
+        )
+    unique: dict[str, dict[str, Any]] = {}
+    for hook in hooks:
+        unique.setdefault(hook["text"], hook)
+    return list(unique.values())[:MAX_HOOKS]
+
+
+def rules_judge(*, prospect: Prospect, icp: ICP, similarity: float | None) -> Judgement:
+    """Deterministic: the same stored data, ICP and similarity give the same judgement, byte for byte."""
+    criteria = icp.criteria or {}
+    check = criteria_check(criteria, prospect)
+    weights = {name: CRITERIA_WEIGHTS.get(name, 10) for name in check.matched + check.missed}
+    total = sum(weights.values())
+    criteria_points = 100 * sum(weights[name] for name in check.matched) / total if total else None
+    if criteria_points is not None and similarity is not None:
+        raw = (1 - SIMILARITY_SHARE) * criteria_points + SIMILARITY_SHARE * _similarity_points(similarity)
+    elif criteria_points is not None:
+        raw = criteria_points
+    elif similarity is not None:
+        raw = _similarity_points(similarity)
+    else:
+        raw = 0.0
+    score = math.floor(raw + 0.5)
+    if check.excluded_by:
+        score, tier = 0, "disqualified"
+    else:
+        tier = "A" if score >= TIER_A else "B" if score >= TIER_B else "C"
+
+    matched = [_criterion_detail(name, prospect, criteria) for name in check.matched]
+    missed = [_criterion_detail(name, prospect, criteria) for name in check.missed]
+    sentences: list[str] = []
+    if check.excluded_by:
+        sentences.append(f"Disqualified: the prospect matches the exclusion “{check.excluded_by}”.")
+    if total:
+        if matched:
+            sentences.append(f"Matched {len(matched)} of {len(weights)} criteria: {_join(matched)}.")
+        else:
+            sentences.append(f"Matched none of the {len(weights)} criteria.")
+        if missed:
+            sentences.append(f"Missed: {_join(missed)}.")
+    else:
+        sentences.append("The ICP sets no structured criteria, so the score rests on similarity alone.")
+    if similarity is not None:
+        sentences.append(f"Profile similarity to the ICP is {similarity:.2f}.")
+    else:
+        sentences.append("No profile vector yet, so similarity was not used.")
+    if len(sentences) > 3:
+        # Keep it to three sentences: fold the similarity into the last one.
+        sentences = [*sentences[:2], f"{sentences[2][:-1]}; {sentences[3][0].lower()}{sentences[3][1:]}"]
+    return Judgement(
+        score=score,
+        tier=tier,
+        reasoning=" ".join(sentences),
+        red_flags=deterministic_red_flags(prospect, check),
+        hooks=rules_hooks(prospect, criteria),
+        matched=matched,
+        missed=missed,
+    )
+
+
+class HookEvidence(BaseModel):
+    source: str
+    quote: str
+
+
+class HookOut(BaseModel):
+    text: str
+    evidence: HookEvidence
+
+
+class QualificationJudgement(BaseModel):
+    score: int = Field(ge=0, le=100)
+    tier: Literal["A", "B", "C", "disqualified"]
+    reasoning: str
+    red_flags: list[str]
+    hooks: list[HookOut]
+
+
+def pipeline_settings_row(org_id: int) -> PipelineSettings | None:
+    return (
+        PipelineSettings.objects.filter(org_id=org_id)
+        .only("org_id", "openai_api_key", "qualification_threshold")
+        .first()
+    )
+
+
+def llm_config(org_id: int, row: PipelineSettings | None = None) -> LLMConfig | None:
+    """The org's own OpenAI key wins over the deployment's; None means the rules provider judges."""
+    row = row or pipeline_settings_row(org_id)
+    key = (row.openai_api_key if row else "") or settings.OPENAI_API_KEY
+    if not key:
+        return None
+    return LLMConfig(
+        api_key=key,
+        base_url=settings.OPENAI_BASE_URL,
+        model=settings.AI_CHAT_MODEL,
+        timeout=float(settings.AI_REQUEST_TIMEOUT),
+        max_retries=settings.AI_MAX_RETRIES,
+    )
+
+
+def qualify_prompt() -> Prompt:
+    return get_prompt(PROMPT_NAME, PROMPT_VERSION)
+
+
+def untrusted_blocks(profile: dict[str, Any]) -> dict[str, str]:
+    """Everything about the prospect goes to the model as fenced data, never into the prompt itself."""
+    person = dict(profile["prospect"])
+    person["email_domain"] = _email_domain(person.pop("email"))
+    person["email_check"] = (person.get("email_check") or {}).get("reason", "")
+
+    def dump(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=1)
+
+    return {
+        "prospect": dump(person),
+        "company": dump(profile["company"]) if profile["company"] else "(no company on record)",
+        "company_facts": dump(
+            [
+                {key: fact.get(key) for key in ("field", "value", "quote", "url")}
+                for fact in profile["facts"]
+                if isinstance(fact, dict)
+            ]
+        ),
+        "website_about": (profile["about_text"] or "")[:4000],
+        "answers": dump(profile["answers"])[:4000],
+    }
+
+
+def llm_judge(
+    *, prospect: Prospect, icp: ICP, similarity: float | None, profile: dict[str, Any], config: LLMConfig
+) -> Judgement:
+    prompt = qualify_prompt()
+    check = criteria_check(icp.criteria or {}, prospect)
+    result = complete_json(
+        prompt=prompt,
+        variables={
+            "icp_name": icp.name,
+            "icp_description": icp.description or "(none)",
+            "icp_criteria": icp.criteria or {},
+            "similarity": "null" if similarity is None else f"{similarity:.3f}",
+            "matched_criteria": check.matched,
+            "missed_criteria": check.missed,
+        },
+        schema=QualificationJudgement,
+        untrusted=untrusted_blocks(profile),
+        temperature=0.0,
+        config=config,
+    )
+    data: QualificationJudgement = result.data
+    score, tier = data.score, data.tier
+    flags = deterministic_red_flags(prospect, check)
+    if check.excluded_by:
+        # Exclusions are the org's hard rules; no model reply overrides them.
+        score, tier = 0, "disqualified"
+    for flag in data.red_flags[:10]:
+        if flag.strip() and flag.strip() not in flags:
+            flags.append(flag.strip()[:300])
+    return Judgement(
+        score=score,
+        tier=tier,
+        reasoning=data.reasoning.strip()[:2000],
+        red_flags=flags,
+        hooks=[hook.model_dump() for hook in data.hooks[:10]],
+        matched=list(check.matched),
+        missed=list(check.missed),
+        provider=f"openai:{result.model}",
+        model=result.model,
+        prompt_version=f"{result.prompt_name}/{result.prompt_version}",
+        input_tokens=result.input_tokens,
+        output_tokens=result.output_tokens,
+        cost_usd=result.cost_usd,
+        latency_ms=result.latency_ms,
+    )

@@ -1,0 +1,175 @@
+"""Admin page for the outcome-trained scoring model: its held-out AUC, training size and weights."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from leadgen.access import OrgRequest, admin_required, member_required
+from leadgen.tenancy import get_for_org
+from prospects.models import Outcome, Prospect, ScoringModel
+from prospects.scoring import model as scoring_model
+from prospects.scoring import qualification
+from prospects.scoring.enrichment import budget as enrichment_budget
+from prospects.scoring.enrichment import waterfall as enrichment
+from prospects.scoring.enrichment.providers import PROVIDER_LABELS
+
+SECRET_LABELS = {
+    "hunter_api_key": "Hunter API key",
+    "apollo_api_key": "Apollo API key",
+    "pdl_api_key": "People Data Labs API key",
+    "slack_webhook_url": "Slack incoming webhook URL",
+}
+
+
+@admin_required
+def scoring_settings(request: OrgRequest) -> HttpResponse:
+    if request.method == "POST":
+        from prospects.scoring.tasks import scoring_model_train_task
+
+        org_id = request.org.pk
+        transaction.on_commit(lambda: scoring_model_train_task.delay(org_id))
+        messages.success(request, "Training queued; the model appears here when it is done.")
+        return redirect("scoring_settings")
+    models = list(ScoringModel.objects.order_by("-created_at", "-pk")[:10])
+    active = next((model for model in models if model.is_active), None)
+    context = {
+        "nav": "settings",
+        "section": "scoring",
+        "active_model": active,
+        "models": models,
+        "outcomes": Outcome.objects.values("prospect_id").distinct().count(),
+        "min_outcomes": scoring_model.MIN_OUTCOMES,
+        "min_auc": scoring_model.MIN_AUC_TO_ACTIVATE,
+        "held_out_percent": round(scoring_model.HELD_OUT_SHARE * 100),
+        "weights": qualification.DEFAULT_WEIGHTS,
+    }
+    return render(request, "prospects/settings_scoring.html", context)
+
+
+class PipelineSettingsForm(forms.Form):
+    hunter_api_key = forms.CharField(
+        required=False, max_length=200, widget=forms.PasswordInput, label=SECRET_LABELS["hunter_api_key"]
+    )
+    apollo_api_key = forms.CharField(
+        required=False, max_length=200, widget=forms.PasswordInput, label=SECRET_LABELS["apollo_api_key"]
+    )
+    pdl_api_key = forms.CharField(
+        required=False, max_length=200, widget=forms.PasswordInput, label=SECRET_LABELS["pdl_api_key"]
+    )
+    slack_webhook_url = forms.CharField(
+        required=False,
+        max_length=500,
+        widget=forms.PasswordInput,
+        label=SECRET_LABELS["slack_webhook_url"],
+        help_text="https://hooks.slack.com/services/…: qualified prospects are posted to that channel.",
+    )
+    monthly_budget_usd = forms.DecimalField(
+        min_value=Decimal("0"),
+        max_digits=10,
+        decimal_places=2,
+        label="Monthly enrichment budget (USD)",
+        help_text="Paid providers stop when this month's spend reaches it. 0 turns paid providers off.",
+    )
+    freshness_days = forms.IntegerField(
+        min_value=1,
+        max_value=365,
+        label="Re-enrich after (days)",
+        help_text="Enrichment older than this is refreshed; newer data is reused.",
+    )
+    qualification_threshold = forms.IntegerField(
+        min_value=0,
+        max_value=100,
+        label="Qualification threshold (score)",
+        help_text="A prospect scoring at or above this is qualified and announced.",
+    )
+    clear = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Remove",
+        choices=[(name, f"Remove the {label}") for name, label in SECRET_LABELS.items()],
+    )
+
+    def clean_slack_webhook_url(self) -> str:
+        value = self.cleaned_data["slack_webhook_url"].strip()
+        if value and not value.startswith("https://hooks.slack.com/"):
+            raise ValidationError("A Slack incoming webhook URL starts with https://hooks.slack.com/")
+        return value
+
+
+@admin_required
+def pipeline_settings(request: OrgRequest) -> HttpResponse:
+    current = enrichment_budget.pipeline_settings_for(org_id=request.org.pk)
+    initial = {name: getattr(current, name) for name in enrichment_budget.PIPELINE_VALUES}
+    form = PipelineSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        changes: dict[str, Any] = {name: data[name] for name in enrichment_budget.PIPELINE_VALUES}
+        # Secrets are write-only: an empty box keeps the stored value.
+        for name in enrichment_budget.PIPELINE_SECRETS:
+            if data[name]:
+                changes[name] = data[name]
+        for name in data["clear"]:
+            changes[name] = ""
+        changed = enrichment_budget.pipeline_settings_update(
+            pipeline_settings=current, actor=request.user, changes=changes
+        )
+        messages.success(request, "Pipeline settings saved." if changed else "Nothing changed.")
+        return redirect("pipeline_settings")
+    spent = enrichment_budget.month_spend()
+    budget = current.monthly_budget_usd
+    context = {
+        "form": form,
+        "secrets": [
+            (SECRET_LABELS[name], bool(getattr(current, name))) for name in enrichment_budget.PIPELINE_SECRETS
+        ],
+        "spent": spent,
+        "budget": budget,
+        "budget_reached": budget > 0 and spent >= budget,
+        "section": "pipeline",
+    }
+    return render(request, "prospects/settings_pipeline.html", context)
+
+
+@member_required
+@require_http_methods(["GET", "POST"])
+def prospect_enrichment(request: OrgRequest, prospect_id: int) -> HttpResponse:
+    """The prospect page's enrichment block (loaded by HTMX); POST queues a fresh enrichment."""
+    prospect = get_for_org(Prospect.objects.select_related("company"), pk=prospect_id)
+    queued = False
+    if request.method == "POST":
+        from prospects.scoring.tasks import prospect_enrich_task
+
+        org_id, pk = request.org.pk, prospect.pk
+        transaction.on_commit(lambda: prospect_enrich_task.delay(org_id, pk, True))
+        queued = True
+    company = prospect.company
+    facts = sorted(
+        (
+            {**fact, "source_label": PROVIDER_LABELS.get(str(fact.get("source")), fact.get("source"))}
+            for fact in (company.facts if company else []) or []
+        ),
+        key=lambda fact: (str(fact.get("field")), str(fact.get("source"))),
+    )
+    context = {
+        "prospect": prospect,
+        "company": company,
+        "facts": facts,
+        "logs": [
+            (entry, PROVIDER_LABELS.get(entry.provider, entry.provider.replace("_", " ")))
+            for entry in enrichment.enrichment_logs(prospect=prospect)
+        ],
+        "enrich_queued": queued,
+    }
+    if request.method == "POST" and not getattr(request, "htmx", False):
+        messages.success(request, "Enrichment queued.")
+        return redirect("prospect_detail", prospect_id=prospect.pk)
+    return render(request, "prospects/detail.html#enrichment", context)
