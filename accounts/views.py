@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from leadgen.access import OrgRequest, admin_required, member_required
+from accounts.access import OrgRequest, admin_required, member_required
 from leadgen.tenancy import get_for_org
 
 from . import selectors, services

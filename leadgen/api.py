@@ -13,6 +13,7 @@ from ninja.security import HttpBearer
 
 from accounts import idempotency
 from leadgen import ratelimit
+from leadgen.api_errors import error
 from leadgen.tenancy import set_org_for_request
 
 logger = logging.getLogger(__name__)
@@ -59,10 +60,6 @@ api = NinjaAPI(
 
 
 idempotency.install(api)
-
-
-def error(request: HttpRequest, status: int, detail: str, code: str, **extra: Any) -> HttpResponse:
-    return api.create_response(request, {"detail": detail, "code": code, **extra}, status=status)
 
 
 @api.exception_handler(ValidationError)

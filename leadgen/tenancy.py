@@ -1,6 +1,6 @@
 """Organisation scoping, enforced by the framework (STYLE.md rule 3).
 
-The current organisation lives in a ContextVar set by `OrgMiddleware` (web), the API key auth (API) and
+The current organisation lives in a ContextVar set by `accounts.middleware.OrgMiddleware` (web), the API key auth (API) and
 `org_task` (Celery). Tenant models use `OrgScopedManager`: their default queryset is filtered to the current
 organisation and raises when none is set, so forgetting the scope is a loud bug, never a leak. `.unscoped()` is
 the only bypass and is meant to be grep-able.
@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404
 
 if TYPE_CHECKING:
-    from accounts.models import Membership, Organization
+    from accounts.models import Organization
 
 _current_org_id: ContextVar[int | None] = ContextVar("leadgen_current_org_id", default=None)
 
@@ -97,44 +97,6 @@ def get_for_org(model_or_qs: type[M] | models.QuerySet[M], **lookup: Any) -> M:
         return qs.filter(org_id=require_org_id()).get(**lookup)
     except (ObjectDoesNotExist, ValueError, TypeError, ValidationError):
         raise Http404(f"No {qs.model._meta.verbose_name} matches the given query.") from None
-
-
-class OrgMiddleware:
-    """Resolve the request's organisation from the session, re-checked against membership every request."""
-
-    SESSION_KEY = "current_org_id"
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        membership = self._membership(request)
-        request.membership = membership  # type: ignore[attr-defined]
-        request.org = membership.org if membership else None  # type: ignore[attr-defined]
-        token = _current_org_id.set(membership.org_id if membership else None)
-        try:
-            return self.get_response(request)
-        finally:
-            _current_org_id.reset(token)
-
-    def _membership(self, request: HttpRequest) -> Membership | None:
-        from accounts.models import Membership
-
-        user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated:
-            return None
-        memberships = (
-            Membership.objects.unscoped().select_related("org").filter(user=user, org__is_active=True)
-        )
-        wanted = request.session.get(self.SESSION_KEY)
-        membership = memberships.filter(org_id=wanted).first() if wanted else None
-        if membership is None:
-            membership = memberships.order_by("created_at").first()
-            if membership is not None:
-                request.session[self.SESSION_KEY] = membership.org_id
-            elif wanted:
-                del request.session[self.SESSION_KEY]
-        return membership
 
 
 def org_task(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -8,8 +8,8 @@ from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.urls import URLPattern, URLResolver, include, path
 
+from accounts.access import member_required
 from leadgen import views
-from leadgen.access import member_required
 from leadgen.api import api
 
 

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from leadgen.access import member_required
+from accounts.access import member_required
 from leadgen.tasks import HEARTBEAT_KEY
 
 

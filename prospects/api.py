@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
 from pydantic import ValidationError as SchemaError
 
-from leadgen.api import error
+from leadgen.api_errors import error
 from leadgen.tenancy import get_for_org
 from prospects import merge, selectors, services
 from prospects.imports import engine as importing

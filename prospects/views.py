@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
-from leadgen.access import OrgRequest, member_required
+from accounts.access import OrgRequest, member_required
 from leadgen.csvsafe import csv_safe
 from leadgen.tenancy import get_for_org
 from prospects import merge, selectors, services

@@ -52,7 +52,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "leadgen.tenancy.OrgMiddleware",
+    "accounts.middleware.OrgMiddleware",
     "accounts.idempotency.IdempotencyMiddleware",
 ]
 
@@ -69,7 +69,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "leadgen.context_processors.org",
+                "accounts.context_processors.org",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },

@@ -16,7 +16,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from leadgen.access import OrgRequest, admin_required, member_required
+from accounts.access import OrgRequest, admin_required, member_required
 from leadgen.tenancy import get_for_org
 from prospects.compliance import services as compliance
 from prospects.models import Prospect, Suppression

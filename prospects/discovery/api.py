@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from leadgen.api import error
+from leadgen.api_errors import error
 from leadgen.tenancy import get_for_org
 from prospects.discovery import services as discovery
 from prospects.models import ICP, DiscoveryRun

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
-from leadgen.access import OrgRequest, member_required
+from accounts.access import OrgRequest, member_required
 from leadgen.tenancy import get_for_org
 from prospects.discovery import services as discovery
 from prospects.models import ICP, DiscoveryRun

@@ -10,7 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from leadgen.access import OrgRequest, member_required
+from accounts.access import OrgRequest, member_required
 from leadgen.tenancy import get_for_org
 from prospects.icps import selectors as icp_selectors
 from prospects.icps.forms import ICPForm

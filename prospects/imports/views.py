@@ -11,7 +11,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from leadgen.access import OrgRequest, member_required
+from accounts.access import OrgRequest, member_required
 from leadgen.tenancy import get_for_org
 from prospects.imports import engine as importing
 from prospects.models import Import, ImportRowError, ImportStatus

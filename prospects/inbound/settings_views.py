@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.views.decorators.http import require_POST
 
-from leadgen.access import OrgRequest, admin_required
+from accounts.access import OrgRequest, admin_required
 from leadgen.tenancy import get_for_org
 from prospects import normalize
 from prospects.inbound import services as ingestion

@@ -9,7 +9,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from leadgen.access import OrgRequest, admin_required, member_required
+from accounts.access import OrgRequest, admin_required, member_required
 from leadgen.tenancy import get_for_org
 from prospects.models import WebhookEndpoint
 from prospects.routing import notifications, webhooks

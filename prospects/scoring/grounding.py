@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from typing import Any
 
-_QUOTES = str.maketrans(
-    {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"}
-)
-
+from leadgen.ai.untrusted import looks_like_instructions, normalise_text
 
 MIN_QUOTE_CHARS = 4
-
-
-def normalise_text(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
-    return " ".join(text.split())
 
 
 def stringify(value: Any) -> list[str]:
@@ -59,20 +49,6 @@ def grounding_sources(profile: dict[str, Any]) -> dict[str, list[str]]:
 
 
 # Text that talks to an AI instead of describing a company: a red flag, and never a hook's evidence.
-_INSTRUCTIONS = re.compile(
-    r"ignore (?:all |any |the )?(?:previous|prior|above|earlier|preceding) (?:instructions|prompts?|rules)"
-    r"|disregard (?:all |any |the |your )?(?:previous |prior )?(?:instructions|rules|prompt)"
-    r"|(?:system|hidden) prompt|reveal (?:the |your )?(?:prompt|instructions)|you are now|developer mode"
-    r"|new instructions|(?:score|rate) (?:this|me|us|him|her|them|the prospect|this lead|it)\b.{0,20}\b100"
-    r"|add (?:a |an |these |this |the following )?hooks?\b",
-    re.IGNORECASE,
-)
-
-
-def looks_like_instructions(text: str) -> bool:
-    return bool(_INSTRUCTIONS.search(normalise_text(text)))
-
-
 def ground_hooks(
     hooks: list[dict[str, Any]], sources: dict[str, list[str]]
 ) -> tuple[list[dict[str, Any]], int]:

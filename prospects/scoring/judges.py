@@ -12,6 +12,7 @@ from django.conf import settings
 from pydantic import BaseModel, Field
 
 from leadgen.ai.llm import LLMConfig, Prompt, complete_json, get_prompt
+from leadgen.ai.untrusted import looks_like_instructions
 from leadgen.emailcheck import free_mail_domains
 from prospects.models import (
     ICP,
@@ -19,10 +20,7 @@ from prospects.models import (
     Prospect,
 )
 from prospects.scoring.criteria import CriteriaCheck, criteria_check
-from prospects.scoring.grounding import (
-    looks_like_instructions,
-    stringify,
-)
+from prospects.scoring.grounding import stringify
 
 RULES_PROVIDER = "rules"
 RULES_VERSION = "rules-v1"

@@ -9,6 +9,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count
 
+from leadgen.ai.untrusted import normalise_text
+from leadgen.tasks import task_send_on_commit
 from leadgen.tenancy import org_scope
 from prospects.models import (
     Outcome,
@@ -17,7 +19,7 @@ from prospects.models import (
     ScoringModel,
     Source,
 )
-from prospects.scoring.grounding import normalise_text, stringify
+from prospects.scoring.grounding import stringify
 from prospects.scoring.judges import TIERS
 
 MODEL_BLEND = 0.5
@@ -195,3 +197,8 @@ def win_probability(model: ScoringModel, features: dict[str, float]) -> float:
         float(model.coefficients.get(name, 0.0)) * features.get(name, 0.0) for name in model.features
     )
     return 1 / (1 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def scoring_model_train_request(*, org_id: int) -> None:
+    """ "Train now" from Settings → Scoring: queued after commit; the model row appears when the worker is done."""
+    task_send_on_commit("prospects.scoring.tasks.scoring_model_train_task", org_id)

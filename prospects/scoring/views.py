@@ -8,12 +8,11 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from leadgen.access import OrgRequest, admin_required, member_required
+from accounts.access import OrgRequest, admin_required, member_required
 from leadgen.tenancy import get_for_org
 from prospects.models import Outcome, Prospect, ScoringModel
 from prospects.scoring import model as scoring_model
@@ -33,10 +32,7 @@ SECRET_LABELS = {
 @admin_required
 def scoring_settings(request: OrgRequest) -> HttpResponse:
     if request.method == "POST":
-        from prospects.scoring.tasks import scoring_model_train_task
-
-        org_id = request.org.pk
-        transaction.on_commit(lambda: scoring_model_train_task.delay(org_id))
+        scoring_model.scoring_model_train_request(org_id=request.org.pk)
         messages.success(request, "Training queued; the model appears here when it is done.")
         return redirect("scoring_settings")
     models = list(ScoringModel.objects.order_by("-created_at", "-pk")[:10])
@@ -146,10 +142,7 @@ def prospect_enrichment(request: OrgRequest, prospect_id: int) -> HttpResponse:
     prospect = get_for_org(Prospect.objects.select_related("company"), pk=prospect_id)
     queued = False
     if request.method == "POST":
-        from prospects.scoring.tasks import prospect_enrich_task
-
-        org_id, pk = request.org.pk, prospect.pk
-        transaction.on_commit(lambda: prospect_enrich_task.delay(org_id, pk, True))
+        enrichment.prospect_enrich_request(prospect=prospect)
         queued = True
     company = prospect.company
     facts = sorted(

@@ -537,6 +537,11 @@ def prospect_enrich(
     return run.outcome
 
 
+def prospect_enrich_request(*, prospect: Prospect) -> None:
+    """ "Enrich now" on the prospect page: a forced run, queued after commit."""
+    task_send_on_commit("prospects.scoring.tasks.prospect_enrich_task", prospect.org_id, prospect.pk, True)
+
+
 def prospect_enrich_retry(*, prospect_id: int, operations: list[str]) -> EnrichmentOutcome:
     """Ask again the provider operations ("apollo.people_match") that were rate limited or down.
 

@@ -1,8 +1,12 @@
+"""Template context of every page: the current organisation, membership and the org switcher's list."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from django.http import HttpRequest
+
+from accounts.selectors import memberships_for_user
 
 
 def org(request: HttpRequest) -> dict[str, Any]:
@@ -11,8 +15,6 @@ def org(request: HttpRequest) -> dict[str, Any]:
         return {"current_org": None, "current_membership": None, "user_memberships": []}
 
     def memberships() -> list[Any]:
-        from accounts.selectors import memberships_for_user
-
         return memberships_for_user(user=request.user)  # type: ignore[arg-type]
 
     return {
