@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.access import OrgRequest, admin_required, member_required
+from leadgen.errors import error_text
 from leadgen.tenancy import get_for_org
 
 from . import selectors, services
@@ -23,10 +24,6 @@ from .models import ApiKey, Invitation, Membership, Role
 
 def _client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR")
-
-
-def _error_text(exc: ValidationError) -> str:
-    return " ".join(exc.messages)
 
 
 @member_required
@@ -73,7 +70,7 @@ def member_role(request: OrgRequest, membership_id: int) -> HttpResponse:
                 membership=membership, role=form.cleaned_data["role"], actor_membership=request.membership
             )
         except ValidationError as exc:
-            messages.error(request, _error_text(exc))
+            messages.error(request, error_text(exc))
         else:
             messages.success(request, f"{membership.user.email} is now {form.cleaned_data['role']}.")
     return redirect("member_list")
@@ -86,7 +83,7 @@ def member_remove(request: OrgRequest, membership_id: int) -> HttpResponse:
     try:
         services.membership_remove(membership=membership, actor_membership=request.membership)
     except ValidationError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, f"{membership.user.email} was removed from {request.org.name}.")
     return redirect("member_list")
@@ -121,7 +118,7 @@ def invitation_resend(request: OrgRequest, invitation_id: int) -> HttpResponse:
     try:
         services.invitation_resend(invitation=invitation, actor=request.user)
     except ValidationError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     else:
         messages.success(
             request, f"Invitation resent to {invitation.email}; the previous link no longer works."
@@ -136,7 +133,7 @@ def invitation_revoke(request: OrgRequest, invitation_id: int) -> HttpResponse:
     try:
         services.invitation_revoke(invitation=invitation, actor=request.user)
     except ValidationError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, f"Invitation for {invitation.email} revoked.")
     return redirect("invitation_list")

@@ -14,6 +14,7 @@ from ninja.security import HttpBearer
 from accounts import idempotency
 from leadgen import ratelimit
 from leadgen.api_errors import error
+from leadgen.errors import error_items, error_text
 from leadgen.tenancy import set_org_for_request
 
 logger = logging.getLogger(__name__)
@@ -110,9 +111,9 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.exception_handler(DjangoValidationError)
 def on_domain_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
     if hasattr(exc, "error_dict"):
-        errors = [{"field": f, "message": str(m)} for f, msgs in exc.message_dict.items() for m in msgs]
+        errors = error_items(exc)
         return error(request, 400, errors[0]["message"], "invalid", errors=errors)
-    return error(request, 400, " ".join(exc.messages), "invalid")
+    return error(request, 400, error_text(exc), "invalid")
 
 
 @api.exception_handler(Exception)

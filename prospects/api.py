@@ -11,6 +11,7 @@ from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
 from pydantic import ValidationError as SchemaError
 
 from leadgen.api_errors import error
+from leadgen.errors import error_items, error_text
 from leadgen.tenancy import get_for_org
 from prospects import merge, selectors, services
 from prospects.imports import engine as importing
@@ -137,7 +138,7 @@ def prospect_bulk(request: HttpRequest, payload: BulkIn) -> Any:
                     org=org, data=data, source=Source.API, update_existing=payload.update_existing
                 )
         except ValidationError as exc:
-            outcome["errors"] = _field_errors(exc)
+            outcome["errors"] = error_items(exc)
         except SchemaError as exc:
             outcome["errors"] = [
                 {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
@@ -149,12 +150,6 @@ def prospect_bulk(request: HttpRequest, payload: BulkIn) -> Any:
     changed = [r["id"] for r in results if r["status"] in ("created", "updated")]
     pipeline_enqueue_on_commit(org_id=org.pk, prospect_ids=changed)
     return {"results": results}
-
-
-def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
-    if hasattr(exc, "error_dict"):
-        return [{"field": f, "message": str(m)} for f, msgs in exc.message_dict.items() for m in msgs]
-    return [{"field": "", "message": " ".join(exc.messages)}]
 
 
 @router.post("/prospects/merge", response=ProspectOut, summary="Merge duplicates into a primary prospect")
@@ -288,7 +283,7 @@ def _import_start(request: HttpRequest, job: Import, data: ImportStartIn) -> Any
         return error(
             request,
             400,
-            " ".join(exc.messages),
+            error_text(exc),
             "invalid_mapping",
             import_id=job.pk,
             errors=[{"field": "mapping", "message": m} for m in exc.messages],

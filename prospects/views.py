@@ -17,8 +17,10 @@ from django_htmx.http import trigger_client_event
 
 from accounts.access import OrgRequest, member_required
 from leadgen.csvsafe import csv_safe
+from leadgen.errors import error_text
 from leadgen.tenancy import get_for_org
 from prospects import merge, selectors, services
+from prospects.fields import PROFILE_FIELDS
 from prospects.forms import (
     BULK_ACTIONS,
     BulkForm,
@@ -47,18 +49,7 @@ LIST_COLUMNS = [
 ]
 EXPORT_FIELDS = [
     "id",
-    "first_name",
-    "last_name",
-    "email",
-    "title",
-    "seniority",
-    "department",
-    "phone",
-    "linkedin_url",
-    "location",
-    "timezone",
-    "company_name",
-    "company_domain",
+    *PROFILE_FIELDS,
     "stage",
     "score",
     "tier",
@@ -70,10 +61,6 @@ EXPORT_FIELDS = [
     "created_at",
     "updated_at",
 ]
-
-
-def _error_text(exc: ValidationError) -> str:
-    return " ".join(exc.messages)
 
 
 def _is_htmx(request: OrgRequest) -> bool:
@@ -163,7 +150,7 @@ def prospect_bulk(request: OrgRequest) -> HttpResponse:
                 n = services.prospect_bulk_update(ids=ids, actor=request.user, **kwargs)
                 messages.success(request, f"Updated {n} prospect{'s' if n != 1 else ''}.")
         except ValidationError as exc:
-            messages.error(request, _error_text(exc))
+            messages.error(request, error_text(exc))
     if _is_htmx(request):
         context = _list_context(request, filters, None)
         return render(request, "prospects/list.html#results", context)
@@ -225,7 +212,7 @@ def saved_view_create(request: OrgRequest) -> HttpResponse:
                 org=request.org, user=request.user, name=form.cleaned_data["name"], query=query
             )
         except ValidationError as exc:
-            messages.error(request, _error_text(exc))
+            messages.error(request, error_text(exc))
         else:
             messages.success(request, f"Saved view “{saved.name}”.")
     else:
@@ -377,7 +364,7 @@ def prospect_note(request: OrgRequest, prospect_id: int) -> HttpResponse:
         try:
             services.note_create(prospect=prospect, body=form.cleaned_data["body"], author=request.user)
         except ValidationError as exc:
-            form.add_error("body", _error_text(exc))
+            form.add_error("body", error_text(exc))
         else:
             ok = True
             form = NoteForm()
@@ -487,7 +474,7 @@ def duplicate_merge(request: OrgRequest) -> HttpResponse:
     try:
         merged = merge.prospect_merge(primary=primary, duplicates=duplicates, actor=request.user)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, error_text(exc))
         return redirect("prospect_duplicates")
     messages.success(
         request, f"Merged {len(duplicates)} duplicate{'s' if len(duplicates) > 1 else ''} into {merged}."

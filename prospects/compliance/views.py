@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import OrgRequest, admin_required, member_required
+from leadgen.errors import error_text
 from leadgen.tenancy import get_for_org
 from prospects.compliance import services as compliance
 from prospects.models import Prospect, Suppression
@@ -88,7 +89,7 @@ def suppression_list(request: OrgRequest) -> HttpResponse:
                 reason=add_form.cleaned_data["reason"],
             )
         except ValidationError as exc:
-            add_form.add_error("value", " ".join(exc.messages))
+            add_form.add_error("value", error_text(exc))
         else:
             messages.success(request, f"{suppression.value} will never be imported or contacted.")
             return redirect("suppression_list")
@@ -125,7 +126,7 @@ def suppression_import(request: OrgRequest) -> HttpResponse:
             org=request.org, lines=lines, actor=request.user, reason=form.cleaned_data["reason"]
         )
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, error_text(exc))
         return redirect("suppression_list")
     text = f"Added {result.added}; {result.already} were already on the list."
     if result.invalid:
@@ -143,7 +144,7 @@ def suppression_remove(request: OrgRequest, suppression_id: int) -> HttpResponse
     try:
         compliance.suppression_remove(suppression=suppression, actor=request.user)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, f"{suppression.value} removed from the suppression list.")
     return redirect("suppression_list")

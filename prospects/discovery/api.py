@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from leadgen.api_errors import error
+from leadgen.errors import error_items
 from leadgen.tenancy import get_for_org
 from prospects.discovery import services as discovery
 from prospects.models import ICP, DiscoveryRun
@@ -45,12 +46,6 @@ class DiscoveryRunListOut(Schema):
     items: list[DiscoveryRunOut]
 
 
-def _errors(exc: ValidationError) -> list[dict[str, str]]:
-    if hasattr(exc, "error_dict"):
-        return [{"field": f, "message": str(m)} for f, msgs in exc.message_dict.items() for m in msgs]
-    return [{"field": "", "message": m} for m in exc.messages]
-
-
 @router.post(
     "/discovery-runs",
     response={201: DiscoveryRunOut},
@@ -68,7 +63,7 @@ def discovery_run_create(request: HttpRequest, payload: DiscoveryRunIn) -> Any:
             actor=None,
         )
     except ValidationError as exc:
-        errors = _errors(exc)
+        errors = error_items(exc)
         return error(request, 422, errors[0]["message"], "validation_error", errors=errors)
     return Status(201, run)
 

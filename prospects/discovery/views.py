@@ -11,6 +11,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
 from accounts.access import OrgRequest, member_required
+from leadgen.errors import error_fields
 from leadgen.tenancy import get_for_org
 from prospects.discovery import services as discovery
 from prospects.models import ICP, DiscoveryRun
@@ -48,7 +49,7 @@ def discovery_run_list(request: OrgRequest) -> HttpResponse:
                 actor=request.user,
             )
         except ValidationError as exc:
-            for field, problems in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
+            for field, problems in error_fields(exc).items():
                 form.add_error(field if field in form.fields else None, problems)
         else:
             messages.success(request, f"Discovery run for {run.icp.name} started.")

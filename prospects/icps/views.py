@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import OrgRequest, member_required
+from leadgen.errors import error_text
 from leadgen.tenancy import get_for_org
 from prospects.icps import selectors as icp_selectors
 from prospects.icps.forms import ICPForm
@@ -135,7 +136,7 @@ def icp_preview(request: OrgRequest) -> HttpResponse:
         try:
             matches = icp_selectors.icp_preview(icp=icp_build(data=data))
         except ValidationError as exc:
-            error = " ".join(exc.messages)
+            error = error_text(exc)
     return render(request, f"{TEMPLATE_FORM}#live-matches", {"matches": matches, "preview_error": error})
 
 

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.access import OrgRequest, admin_required, member_required
+from leadgen.errors import error_text
 from leadgen.tenancy import get_for_org
 from prospects.models import WebhookEndpoint
 from prospects.routing import notifications, webhooks
@@ -67,7 +68,7 @@ def webhook_endpoint_list(request: OrgRequest) -> HttpResponse:
                 actor=request.user,
             )
         except ValidationError as exc:
-            form.add_error("url", " ".join(exc.messages))
+            form.add_error("url", error_text(exc))
         else:
             form = WebhookEndpointForm()
     return render(

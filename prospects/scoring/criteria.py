@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from leadgen.errors import error_text
 from prospects.models import Company, Prospect
 
 LIST_KEYS = (
@@ -73,12 +74,12 @@ def criteria_clean(raw: Mapping[str, Any] | None) -> dict[str, Any]:
         try:
             cleaned[key] = _items(raw.get(key))
         except ValidationError as exc:
-            errors[key] = " ".join(exc.messages)
+            errors[key] = error_text(exc)
     for key in ("employee_min", "employee_max"):
         try:
             cleaned[key] = _count(raw.get(key), key)
         except ValidationError as exc:
-            errors[key] = " ".join(exc.messages)
+            errors[key] = error_text(exc)
     if errors:
         raise ValidationError(errors)
     low, high = cleaned["employee_min"], cleaned["employee_max"]
