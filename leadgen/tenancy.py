@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -56,10 +57,6 @@ def set_org_for_request(org_id: int | None) -> None:
     _current_org_id.set(org_id)
 
 
-class OrgScopedQuerySet(models.QuerySet[M]):
-    pass
-
-
 class OrgScopedManager(models.Manager[M]):
     """Default manager of every tenant model."""
 
@@ -100,11 +97,13 @@ def get_for_org(model_or_qs: type[M] | models.QuerySet[M], **lookup: Any) -> M:
 
 
 def org_task(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a Celery task body whose first argument is `org_id` so it runs inside that organisation's scope."""
+    """Wrap a Celery task body whose first argument is `org_id` (after `self` for a bound task) so it runs inside
+    that organisation's scope."""
+    bound = next(iter(inspect.signature(func).parameters), "") == "self"
 
     @functools.wraps(func)
-    def wrapper(org_id: int, *args: Any, **kwargs: Any) -> Any:
-        with org_scope(org_id):
-            return func(org_id, *args, **kwargs)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with org_scope(args[1] if bound else args[0]):
+            return func(*args, **kwargs)
 
     return wrapper

@@ -175,7 +175,6 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES_NAMES = ["default", "enrich", "ai", "send", "events"]
 # Tasks that leave the default queue, so a worker per queue can scale that step alone (`celery worker -Q ai`).
 CELERY_TASK_ROUTES = {
-    "prospects.scoring.tasks.prospects_embed_task": {"queue": "ai"},
     "prospects.scoring.tasks.icp_embed_task": {"queue": "ai"},
     "prospects.scoring.tasks.pipeline_enrich_task": {"queue": "enrich"},
     "prospects.scoring.tasks.pipeline_embed_task": {"queue": "ai"},

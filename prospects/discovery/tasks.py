@@ -8,14 +8,13 @@ from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
 from leadgen.tenancy import org_task
+from prospects.discovery.services import discovery_run_execute, discovery_run_fail
 from prospects.scoring.enrichment.providers import ProviderTransientError
 
 
 class _DiscoveryRunTask(Task):  # type: ignore[misc]
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         """Retries spent (the source stayed down): the run shows as failed with the reason."""
-        from prospects.discovery.services import discovery_run_fail
-
         discovery_run_fail(org_id=args[0], discovery_run_id=args[1], error=str(exc))
 
 
@@ -33,6 +32,4 @@ class _DiscoveryRunTask(Task):  # type: ignore[misc]
 @org_task
 def discovery_run_task(org_id: int, discovery_run_id: int) -> None:
     """Search the run's sources and push what they find through the pipeline (claimed once: queued → running)."""
-    from prospects.discovery.services import discovery_run_execute
-
     discovery_run_execute(discovery_run_id=discovery_run_id)

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from leadgen.tenancy import org_task
+from prospects.imports.services import import_run
 
 
 @shared_task(
@@ -20,6 +21,4 @@ from leadgen.tenancy import org_task
 @org_task
 def import_run_task(org_id: int, import_id: int) -> None:
     """Run a queued CSV import. Idempotent: the job is claimed with a conditional UPDATE (queued → running)."""
-    from prospects.imports.engine import import_run
-
     import_run(org_id=org_id, import_id=import_id)

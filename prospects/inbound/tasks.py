@@ -9,14 +9,13 @@ from django.conf import settings
 
 from leadgen.tenancy import org_scope, org_task
 from prospects.inbound.meta_graph import GraphUnavailable
+from prospects.inbound.services import delivery_fail, meta_lead_process
+from prospects.models import WebhookDelivery
 
 
 class _MetaLeadFetchTask(Task):  # type: ignore[misc]
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         """Retries exhausted (or a bug): record it on the delivery so it shows as failed, not pending."""
-        from prospects.inbound.services import delivery_fail
-        from prospects.models import WebhookDelivery
-
         org_id, delivery_id = args[0], args[1]
         with org_scope(org_id):
             delivery = WebhookDelivery.objects.filter(pk=delivery_id).first()
@@ -38,6 +37,4 @@ class _MetaLeadFetchTask(Task):  # type: ignore[misc]
 @org_task
 def meta_lead_fetch(org_id: int, delivery_id: int) -> None:
     """Fetch a stored Meta lead through the Graph API and upsert the prospect; a Graph outage retries."""
-    from prospects.inbound.services import meta_lead_process
-
     meta_lead_process(delivery_id=delivery_id)

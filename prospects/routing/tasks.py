@@ -7,14 +7,14 @@ from typing import Any
 from celery import Task, shared_task
 from django.conf import settings
 
-from leadgen.tenancy import org_scope
+from leadgen.tenancy import org_task
+from prospects.routing.slack import SlackAttemptFailed, slack_prospect_notify
+from prospects.routing.webhooks import WebhookAttemptFailed, webhook_message_deliver, webhook_message_give_up
 
 
 class _WebhookDeliverTask(Task):  # type: ignore[misc]
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         """Retries spent: the message shows as failed (with its last status) instead of pending forever."""
-        from prospects.routing.webhooks import webhook_message_give_up
-
         webhook_message_give_up(org_id=args[0], message_pk=args[1], error=str(exc))
 
 
@@ -30,13 +30,11 @@ def _webhook_retry_backoff() -> int:
     time_limit=60,
     soft_time_limit=45,
 )
+@org_task
 def webhook_deliver_task(self: Task, org_id: int, message_pk: int) -> None:
     """Deliver one signed webhook message; a failed attempt retries with exponential backoff."""
-    from prospects.routing.webhooks import WebhookAttemptFailed, webhook_message_deliver
-
     try:
-        with org_scope(org_id):
-            webhook_message_deliver(message_pk=message_pk)
+        webhook_message_deliver(message_pk=message_pk)
     except WebhookAttemptFailed as exc:
         countdown = _webhook_retry_backoff() * (2**self.request.retries)
         raise self.retry(exc=exc, countdown=min(countdown, 6 * 3600)) from exc
@@ -49,13 +47,11 @@ def webhook_deliver_task(self: Task, org_id: int, message_pk: int) -> None:
     time_limit=30,
     soft_time_limit=25,
 )
+@org_task
 def slack_notify_task(self: Task, org_id: int, prospect_id: int) -> None:
     """Post the "prospect qualified" message to the org's Slack incoming webhook."""
-    from prospects.routing.slack import SlackAttemptFailed, slack_prospect_notify
-
     try:
-        with org_scope(org_id):
-            slack_prospect_notify(prospect_id=prospect_id)
+        slack_prospect_notify(prospect_id=prospect_id)
     except SlackAttemptFailed as exc:
         countdown = _webhook_retry_backoff() * (2**self.request.retries)
         raise self.retry(exc=exc, countdown=min(countdown, 3600)) from exc

@@ -101,11 +101,6 @@ def profile_parts(prospect: Prospect) -> tuple[str, str]:
     return person, company
 
 
-def profile_text(prospect: Prospect) -> str:
-    """The whole profile as one text, role first (what an ICP is about), then the company."""
-    return "\n".join(part for part in profile_parts(prospect) if part)
-
-
 def _provider_model(config: EmbeddingConfig) -> tuple[str, str]:
     """The provider and model names stored with a vector made under `config`."""
     if config.provider == "local":

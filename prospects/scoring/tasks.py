@@ -10,37 +10,19 @@ from django.db import InterfaceError, OperationalError
 
 from leadgen.ai.errors import AIProviderError
 from leadgen.tenancy import org_scope, org_task
-
-EMBED_TASK_BATCH = 256
-
-
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(OperationalError, InterfaceError, AIProviderError),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
-    time_limit=600,
-    soft_time_limit=540,
+from prospects.models import ICP
+from prospects.scoring.embedding import icp_embed
+from prospects.scoring.enrichment.waterfall import (
+    EnrichmentDeferred,
+    enrich_retry_give_up,
+    prospect_enrich,
+    prospect_enrich_retry,
+    retry_countdown,
 )
-@org_task
-def prospects_embed_task(org_id: int, prospect_ids: list[int]) -> int:
-    """Embed one batch of prospects. Idempotent: a prospect whose profile text is unchanged is skipped."""
-    from prospects.scoring.embedding import prospects_embed
-
-    return prospects_embed(prospect_ids=prospect_ids)
-
-
-def prospects_embed_enqueue(*, org_id: int, prospect_ids: list[int]) -> None:
-    """Queue embedding in batches of EMBED_TASK_BATCH once the current transaction commits."""
-    import functools
-
-    from django.db import transaction
-
-    ids = list(dict.fromkeys(prospect_ids))
-    for start in range(0, len(ids), EMBED_TASK_BATCH):
-        batch = ids[start : start + EMBED_TASK_BATCH]
-        transaction.on_commit(functools.partial(prospects_embed_task.delay, org_id, batch))
+from prospects.scoring.intake import pipeline_enqueue_on_commit
+from prospects.scoring.model import orgs_due_for_training, scoring_model_train
+from prospects.scoring.pipeline import pipeline_enqueue_import, pipeline_step_gave_up, pipeline_step_run
+from prospects.scoring.vector_indexes import vector_indexes_maintain
 
 
 @shared_task(
@@ -55,9 +37,6 @@ def prospects_embed_enqueue(*, org_id: int, prospect_ids: list[int]) -> None:
 @org_task
 def icp_embed_task(org_id: int, icp_id: int) -> None:
     """Re-embed a saved ICP. Idempotent: no write when its inputs hash to the stored embedding_hash."""
-    from prospects.models import ICP
-    from prospects.scoring.embedding import icp_embed
-
     icp = ICP.objects.filter(pk=icp_id).first()
     if icp is not None:
         icp_embed(icp=icp)
@@ -66,8 +45,6 @@ def icp_embed_task(org_id: int, icp_id: int) -> None:
 @shared_task(ignore_result=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
 def vector_indexes_maintain_task() -> None:
     """Beat, hourly: per-org HNSW indexes for organisations with many vectors (prospects.scoring.vector_indexes)."""
-    from prospects.scoring.vector_indexes import vector_indexes_maintain
-
     vector_indexes_maintain()
 
 
@@ -80,8 +57,6 @@ class _PipelineStepTask(Task):  # type: ignore[misc]
     step = ""
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        from prospects.scoring.pipeline import pipeline_step_gave_up
-
         org_id, prospect_ids, discovery_run_id, failed_ids = [*args, None, None, None][:4]
         pipeline_step_gave_up(
             org_id=org_id,
@@ -105,8 +80,6 @@ _PIPELINE_RETRY = {
 def _pipeline_step(
     step: str, org_id: int, prospect_ids: list[int], run_id: int | None, failed: list[int]
 ) -> None:
-    from prospects.scoring.pipeline import pipeline_step_run
-
     pipeline_step_run(
         org_id=org_id, step=step, prospect_ids=prospect_ids, discovery_run_id=run_id, failed_ids=failed
     )
@@ -186,8 +159,6 @@ def pipeline_route_task(
 @org_task
 def pipeline_import_task(org_id: int, import_id: int) -> None:
     """A finished import's created and updated prospects enter the pipeline."""
-    from prospects.scoring.pipeline import pipeline_enqueue_import
-
     pipeline_enqueue_import(org_id=org_id, import_id=import_id)
 
 
@@ -206,16 +177,12 @@ def pipeline_import_task(org_id: int, import_id: int) -> None:
 @org_task
 def prospect_enrich_task(org_id: int, prospect_id: int, force: bool = False) -> None:
     """Enrich one prospect ("Enrich now"). Idempotent: fresh data is skipped unless forced."""
-    from prospects.scoring.enrichment.waterfall import prospect_enrich
-
     prospect_enrich(prospect_id=prospect_id, force=force)
 
 
 class _EnrichRetryTask(Task):  # type: ignore[misc]
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         """Retries spent: the log says so; the prospect itself went on down the pipeline without these fields."""
-        from prospects.scoring.enrichment.waterfall import enrich_retry_give_up
-
         org_id, prospect_id, operations = args[0], args[1], list(args[2])
         with org_scope(org_id):
             enrich_retry_give_up(
@@ -236,22 +203,15 @@ class _EnrichRetryTask(Task):  # type: ignore[misc]
     time_limit=120,
     soft_time_limit=100,
 )
+@org_task
 def prospect_enrich_retry_task(
     self: Task, org_id: int, prospect_id: int, operations: list[str], attempt: int = 1
 ) -> None:
     """Ask rate-limited or failing providers again, with exponential backoff that honours Retry-After."""
-    from prospects.scoring.enrichment.waterfall import (
-        EnrichmentDeferred,
-        prospect_enrich_retry,
-        retry_countdown,
-    )
-    from prospects.scoring.intake import pipeline_enqueue_on_commit
-
-    with org_scope(org_id):
-        outcome = prospect_enrich_retry(prospect_id=prospect_id, operations=operations)
-        if outcome.gained:
-            # New facts change the profile text and the judgement: send the prospect through embed/qualify again.
-            pipeline_enqueue_on_commit(org_id=org_id, prospect_ids=[prospect_id])
+    outcome = prospect_enrich_retry(prospect_id=prospect_id, operations=operations)
+    if outcome.gained:
+        # New facts change the profile text and the judgement: send the prospect through embed/qualify again.
+        pipeline_enqueue_on_commit(org_id=org_id, prospect_ids=[prospect_id])
     if not outcome.deferred:
         return
     waits = [wait for wait in outcome.deferred.values() if wait is not None]
@@ -281,8 +241,6 @@ def prospect_enrich_retry_task(
 @org_task
 def scoring_model_train_task(org_id: int) -> None:
     """Fit the org's model on its outcomes. Safe to run twice: it only adds a newer model row."""
-    from prospects.scoring.model import scoring_model_train
-
     scoring_model_train(org_id=org_id)
 
 
@@ -296,8 +254,6 @@ def scoring_model_train_task(org_id: int) -> None:
 )
 def scoring_models_train_due() -> int:
     """Beat, daily: queue training for every org with enough outcomes its last model has not seen."""
-    from prospects.scoring.model import orgs_due_for_training
-
     org_ids = orgs_due_for_training()
     for org_id in org_ids:
         scoring_model_train_task.delay(org_id)

@@ -18,7 +18,7 @@ from prospects.scoring.embedding import (
     icp_similarities,
     nearest_prospects,
     person_text,
-    profile_text,
+    profile_parts,
     prospects_embed,
 )
 from prospects.tests.factories import CompanyFactory, ProspectFactory
@@ -51,15 +51,15 @@ def _baker(tenant: Tenant):  # type: ignore[no-untyped-def]
 @pytest.mark.django_db
 def test_profile_text_is_compact_and_deterministic(tenant: Tenant) -> None:
     prospect = _engineer(tenant, first_name="Ada", last_name="Lovelace", department="Engineering")
-    text = profile_text(prospect)
-    assert text == profile_text(prospect)
+    text = "\n".join(profile_parts(prospect))
+    assert profile_parts(prospect) == profile_parts(prospect)
     # The name carries no fit signal: it is not embedded.
     assert "Ada" not in text and "Lovelace" not in text
     assert "Role: VP of Engineering (vp, Engineering)" in text
     assert "Computer Software; 250 employees" in text
     assert "Technologies: Python, Kubernetes" in text
     prospect.company.about_text = "word " * 1000
-    assert len(profile_text(prospect)) < 900
+    assert len("\n".join(profile_parts(prospect))) < 900
 
 
 @pytest.mark.django_db
@@ -263,14 +263,20 @@ def _wait_for(predicate: Any, timeout: float = 60.0) -> Any:
 def test_tasks_embed_prospects_and_icps_on_the_ai_queue(transactional_db: None, celery_worker: Any) -> None:
     from django.db import transaction
 
+    from leadgen.tasks import task_send_on_commit
     from prospects.icps.services import icp_create, icp_update
-    from prospects.scoring.tasks import prospects_embed_enqueue
 
     tenant = make_tenant("Worker")
     prospects = [_engineer(tenant), _baker(tenant)]
     with tenant.scope():
         with transaction.atomic():
-            prospects_embed_enqueue(org_id=tenant.org.pk, prospect_ids=[p.pk for p in prospects])
+            task_send_on_commit(
+                "prospects.scoring.tasks.pipeline_embed_task",
+                tenant.org.pk,
+                [p.pk for p in prospects],
+                None,
+                [],
+            )
             icp = icp_create(data={"name": "Eng", "description": "Engineering leaders"})
         _wait_for(lambda: ProspectEmbedding.objects.count() == 2)
         _wait_for(lambda: ICP.objects.filter(pk=icp.pk, embedding__isnull=False).exists())

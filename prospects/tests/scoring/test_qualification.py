@@ -25,7 +25,7 @@ from prospects.models import (
     Source,
     Stage,
 )
-from prospects.scoring.embedding import profile_text
+from prospects.scoring.embedding import profile_parts
 from prospects.scoring.grounding import ground_hooks, grounding_sources
 from prospects.scoring.judges import prospect_profile, rules_judge
 from prospects.scoring.model import MIN_OUTCOMES, orgs_due_for_training, scoring_model_train
@@ -455,7 +455,7 @@ def test_injection_does_not_change_a_rules_score(tenant: Tenant, icp: ICP, attac
     with tenant.scope():
         # One stored vector for both: the about text also feeds the profile embedding (prospects.scoring.embedding), and
         # any different text moves a vector a little; this test is about the rules reading the attack.
-        vector = embed_texts([profile_text(clean)]).vectors[0]
+        vector = embed_texts(["\n".join(profile_parts(clean))]).vectors[0]
         for prospect in (clean, attacked):
             ProspectEmbedding.objects.create(
                 org=tenant.org, prospect=prospect, vector=vector, text_hash="pinned", provider="t", model="t"
