@@ -5,8 +5,8 @@ from typing import Any
 from django import forms
 
 from accounts.models import Membership
+from prospects.fields import TEXT_FIELDS
 from prospects.models import LawfulBasis, OutcomeResult, Prospect, Stage
-from prospects.services import TEXT_FIELDS
 
 
 def member_choices() -> list[tuple[str, str]]:

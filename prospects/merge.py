@@ -21,8 +21,9 @@ from accounts.models import User
 from accounts.services import audit_record
 from leadgen.tenancy import require_org_id
 from prospects import normalize
+from prospects.fields import TEXT_FIELDS
 from prospects.models import Prospect, Stage
-from prospects.services import TEXT_FIELDS, activity_record
+from prospects.services import activity_record
 
 NAME_SIMILARITY = 0.6
 MAX_GROUPS = 100

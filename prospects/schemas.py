@@ -15,6 +15,10 @@ class ProspectIn(Schema):
     email: str | None = None
     first_name: str | None = None
     last_name: str | None = None
+    full_name: str | None = Field(
+        None,
+        description="Split into first and last name when neither is given: 'Ada Lovelace', 'Lovelace, Ada'.",
+    )
     title: str | None = None
     phone: str | None = None
     linkedin_url: str | None = None

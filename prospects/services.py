@@ -13,6 +13,7 @@ from accounts.models import Membership, Organization, User
 from accounts.services import audit_record
 from prospects import normalize
 from prospects.compliance.services import is_suppressed
+from prospects.fields import FIELD_LIMITS, TEXT_FIELDS, with_split_name
 from prospects.models import (
     Activity,
     Company,
@@ -25,23 +26,6 @@ from prospects.models import (
     Stage,
 )
 
-# Fields a client may set directly; names match the generic CSV headers and the API.
-TEXT_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "title",
-    "seniority",
-    "department",
-    "phone",
-    "linkedin_url",
-    "location",
-    "timezone",
-    "company_name",
-    "company_domain",
-    "source_detail",
-)
-FIELD_LIMITS: dict[str, int] = {f.name: f.max_length for f in Prospect._meta.concrete_fields if f.max_length}
 OUTCOME_STAGE = {
     OutcomeResult.WON: Stage.WON,
     OutcomeResult.LOST: Stage.LOST,
@@ -94,6 +78,7 @@ def company_for_domain(*, org_id: int, domain: str | None, name: str = "") -> Co
 
 def clean_prospect_data(data: dict[str, Any]) -> dict[str, Any]:
     """Validate and normalise incoming fields; raises ValidationError naming the field."""
+    data = with_split_name(data)
     cleaned: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for field in TEXT_FIELDS:
@@ -253,6 +238,7 @@ def prospect_upsert(
 
 def prospect_update(*, prospect: Prospect, data: dict[str, Any], actor: User | None) -> Prospect:
     """Edit fields (explicit values overwrite; blanks clear text fields). Stage changes go through the timeline."""
+    data = with_split_name(data)
     cleaned = clean_prospect_data({"first_name": prospect.first_name, "email": prospect.email, **data})
     stage = cleaned.pop("stage", None)
     changed = []

@@ -26,6 +26,7 @@ from django.utils import timezone
 from accounts.models import Organization, User
 from accounts.services import audit_record
 from leadgen.tasks import task_send_on_commit
+from prospects.fields import LOCATION_PARTS, alias_key, field_for_alias, with_split_name
 from prospects.inbound.meta_graph import GraphError, graph_lead_fetch
 from prospects.models import LeadForm, LeadSourceSettings, Source, WebhookDelivery
 from prospects.scoring.intake import pipeline_enqueue_on_commit
@@ -52,27 +53,6 @@ MAX_ANSWER_LENGTH = 5000
 MAX_KEY_LENGTH = 100
 # Headers never stored with a delivery: credentials of whoever posted.
 _SECRET_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization", "x-csrftoken"})
-# Field names (lower-cased, spaces and dashes as underscores) → prospect fields. Shared by web forms, Meta's
-# field_data names and Google's column ids, which use the same vocabulary.
-FIELD_ALIASES: dict[str, str] = {
-    **dict.fromkeys(("email", "e_mail", "email_address", "work_email", "business_email"), "email"),
-    **dict.fromkeys(("first_name", "firstname", "given_name"), "first_name"),
-    **dict.fromkeys(("last_name", "lastname", "surname", "family_name"), "last_name"),
-    **dict.fromkeys(("name", "full_name", "fullname", "your_name"), "full_name"),
-    **dict.fromkeys(("company", "company_name", "organization", "organisation"), "company_name"),
-    **dict.fromkeys(("company_domain", "website", "company_website", "domain"), "company_domain"),
-    **dict.fromkeys(("title", "job_title", "jobtitle", "position"), "title"),
-    **dict.fromkeys(
-        ("phone", "phone_number", "telephone", "mobile", "work_phone", "work_phone_number"), "phone"
-    ),
-    **dict.fromkeys(("linkedin_url", "linkedin", "linkedin_profile"), "linkedin_url"),
-    "location": "location",
-    "city": "_city",
-    "state": "_region",
-    "region": "_region",
-    "province": "_region",
-    "country": "_country",
-}
 # Keys the transport adds that are neither prospect data nor answers.
 _IGNORED_KEYS = frozenset({"csrfmiddlewaretoken", HONEYPOT_FIELD})
 
@@ -99,20 +79,22 @@ def _field_key(name: str) -> str:
 
 
 def lead_from_pairs(pairs: Iterable[tuple[str, str]]) -> LeadData:
-    """Map (name, value) pairs to prospect fields, UTM parameters and free-text answers."""
+    """Map (name, value) pairs to prospect fields (`prospects.fields.ALIASES`), UTM parameters and free-text
+    answers."""
     lead = LeadData()
-    place: dict[str, str] = {}
+    place: dict[int, str] = {}
     for raw_name, raw_value in pairs:
         name = str(raw_name).strip()[:MAX_KEY_LENGTH]
         value = str(raw_value).strip()
         key = _field_key(name)
         if not name or not value or name.startswith("_") or key in _IGNORED_KEYS:
             continue
-        target = FIELD_ALIASES.get(key)
+        target = field_for_alias(name)
+        part = LOCATION_PARTS.get(alias_key(name)) if target == "location" else None
         if key.startswith("utm_"):
             lead.utm[key] = value[:200]
-        elif target and target.startswith("_"):
-            place.setdefault(target, value[:100])
+        elif part is not None:
+            place.setdefault(part, value[:100])
         elif target:
             lead.fields.setdefault(target, value)
         elif len(lead.answers) < MAX_ANSWERS or name in lead.answers:
@@ -120,13 +102,9 @@ def lead_from_pairs(pairs: Iterable[tuple[str, str]]) -> LeadData:
             # Repeated names are multi-select answers (checkboxes): keep every choice.
             combined = f"{previous}, {value}" if previous else value
             lead.answers[name] = combined[:MAX_ANSWER_LENGTH]
-    full_name = lead.fields.pop("full_name", "")
-    if full_name and not (lead.fields.get("first_name") or lead.fields.get("last_name")):
-        first, _, last = full_name.partition(" ")
-        lead.fields["first_name"], lead.fields["last_name"] = first, last.strip()
+    lead.fields = with_split_name(lead.fields)
     if place and "location" not in lead.fields:
-        parts = [place.get(k, "") for k in ("_city", "_region", "_country")]
-        lead.fields["location"] = ", ".join(p for p in parts if p)
+        lead.fields["location"] = ", ".join(place[k] for k in sorted(place))
     return lead
 
 
@@ -428,7 +406,7 @@ def google_lead_from_payload(data: dict[str, Any]) -> LeadData:
             raise MalformedDelivery("each user_column_data item must be an object")
         column_id = str(column.get("column_id") or "")
         value = _flatten(column.get("string_value", column.get("value", "")))
-        if _field_key(column_id) in FIELD_ALIASES:
+        if field_for_alias(column_id):
             pairs.append((column_id, value))
         else:
             # Custom questions: keep the question as asked when Google sends it.
