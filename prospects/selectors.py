@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings as django_settings
 from django.db import connection
 from django.db.models import F, Q, QuerySet, TextField, Value
 from django.db.models.expressions import Combinable
@@ -405,11 +406,13 @@ def prospect_search(
     )
 
 
-def prospect_export_rows(*, filters: ProspectFilters, org_id: int, batch: int = 2000) -> Iterator[Prospect]:
-    """Every prospect matching `filters`, in the list's order, fetched in keyset batches (constant memory).
+def prospect_export_rows(*, filters: ProspectFilters, org_id: int) -> Iterator[Prospect]:
+    """Every prospect matching `filters`, in the list's order, fetched in keyset batches of
+    PROSPECT_EXPORT_BATCH rows (constant memory).
 
     Takes the org explicitly: a streamed response is consumed after the request's org scope has ended.
     """
+    batch = int(getattr(django_settings, "PROSPECT_EXPORT_BATCH", 2000))
     cursor: str | None = None
     while True:
         with org_scope(org_id):

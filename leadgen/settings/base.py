@@ -265,6 +265,8 @@ ENRICH_RETRY_BACKOFF_MAX = _env.integer("ENRICH_RETRY_BACKOFF_MAX", 1800)
 # Scoring pipeline (prospects.scoring.pipeline): prospects per task batch (one embedding call per batch), threads that
 # enrich a batch's companies in parallel, and whether new or changed prospects enter the pipeline by themselves.
 PIPELINE_BATCH_SIZE = _env.integer("PIPELINE_BATCH_SIZE", 128)
+# Rows per keyset batch of a streamed CSV export (memory against round trips).
+PROSPECT_EXPORT_BATCH = 2000
 PIPELINE_ENRICH_THREADS = _env.integer("PIPELINE_ENRICH_THREADS", 4)
 PIPELINE_AUTO_ENQUEUE = _env.boolean("PIPELINE_AUTO_ENQUEUE", True)
 # Base (seconds) of the exponential backoff of outbound webhook and Slack retries: 30, 60, 120 … (8 tries).

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 # Playwright's sync API keeps an asyncio loop running in the test thread; Django's ORM would otherwise refuse
 # to run there (SynchronousOnlyOperation), e.g. in pytest-django's database setup and teardown.
@@ -53,6 +53,8 @@ CHROMIUM_ARGS = [
 ]
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "test-results"
 DEFAULT_TIMEOUT_MS = 15_000
+# Assertions wait as long as actions do: a busy machine makes pages slower, never a test wrong.
+expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
 
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 

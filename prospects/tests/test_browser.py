@@ -63,6 +63,8 @@ def test_filter_and_bulk_edit_the_list(live_site: str, new_page: Callable[..., P
 
     # Filter by the new stage with the checkbox: only the three moved prospects remain.
     page.get_by_label("Search").fill("")
+    # Wait for the unfiltered answer before the next filter, so a late response cannot overwrite a newer one.
+    expect(page.locator("#result-count")).to_have_text("5 prospects")
     page.locator("#filters").get_by_label("Contacted").check()
     expect(page.locator("#result-count")).to_have_text("3 prospects")
 
@@ -80,6 +82,7 @@ def test_filter_and_bulk_edit_the_list(live_site: str, new_page: Callable[..., P
 
     # The change survived: a fresh load of the filtered URL shows the same two.
     page.reload()
+    expect(page.locator("#result-count")).to_have_text("2 prospects")
     assert sorted(rows(page)) == ["Ada Pioneer", "Alan Pioneer"]
     with tenant.scope():
         assert Prospect.objects.filter(stage=Stage.CONTACTED).count() == 2
