@@ -14,7 +14,8 @@ from leadgen.api_errors import error
 from leadgen.errors import error_items, error_text
 from leadgen.tenancy import get_for_org
 from prospects import merge, selectors, services
-from prospects.imports import engine as importing
+from prospects.imports import formats
+from prospects.imports import services as import_services
 from prospects.models import Company, Import, ImportRowError, Note, Prospect, Source
 from prospects.schemas import (
     BulkIn,
@@ -270,13 +271,13 @@ def company_delete(request: HttpRequest, company_id: int) -> Any:
     return Status(204, None)
 
 
-# --- imports (the CSV engine of prospects.imports.engine) -------------------------------------------------------
+# --- imports (the CSV import of prospects.imports.services) ----------------------------------------------------
 
 
 def _import_start(request: HttpRequest, job: Import, data: ImportStartIn) -> Any:
     mapping = {**job.mapping, **data.mapping}
     try:
-        job = importing.import_start(
+        job = import_services.import_start(
             job=job, mapping=mapping, update_existing=data.update_existing, tags=data.tags
         )
     except ValidationError as exc:
@@ -314,13 +315,13 @@ def import_create(
     if not isinstance(overrides, dict) or not all(isinstance(v, str) for v in overrides.values()):
         return error(request, 422, "mapping must be a JSON object of header → field.", "validation_error")
     try:
-        job = importing.import_create(
+        job = import_services.import_create(
             org=request.auth.org,  # type: ignore[attr-defined]
             user=None,
             upload=file,
             name=file.name or "upload.csv",
         )
-    except importing.ImportFileError as exc:
+    except formats.ImportFileError as exc:
         return error(request, 400, str(exc), "invalid_file")
     if not start:
         return Status(201, job)

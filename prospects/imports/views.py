@@ -13,7 +13,8 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import OrgRequest, member_required
 from leadgen.tenancy import get_for_org
-from prospects.imports import engine as importing
+from prospects.imports import formats
+from prospects.imports import services as import_services
 from prospects.models import Import, ImportRowError, ImportStatus
 
 RECENT_IMPORTS = 50
@@ -52,7 +53,7 @@ class StartForm(forms.Form):
             self.fields[f"col{index}"] = forms.ChoiceField(
                 label=header,
                 choices=_target_choices(header),
-                initial=job.mapping.get(header, importing.IGNORE),
+                initial=job.mapping.get(header, formats.IGNORE),
             )
 
     def column_fields(self) -> list[forms.BoundField]:
@@ -65,21 +66,21 @@ class StartForm(forms.Form):
         for index, header in enumerate(self.job.headers):
             key = f"col{index}"
             value = data.get(key) or (self.data.get(key) if self.is_bound else None)
-            mapping[header] = value or self.job.mapping.get(header, importing.IGNORE)
+            mapping[header] = value or self.job.mapping.get(header, formats.IGNORE)
         return mapping
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        for problem in importing.mapping_errors(self.job.headers, self.mapping()):
+        for problem in formats.mapping_errors(self.job.headers, self.mapping()):
             self.add_error(None, problem)
         return cleaned
 
 
 def _target_choices(header: str) -> list[tuple[str, str]]:
     return [
-        *importing.FIELD_TARGETS.items(),
-        (f"{importing.CUSTOM_PREFIX}{header}", f"Keep as custom field “{header}”"),
-        (importing.IGNORE, "Ignore this column"),
+        *formats.FIELD_TARGETS.items(),
+        (f"{formats.CUSTOM_PREFIX}{header}", f"Keep as custom field “{header}”"),
+        (formats.IGNORE, "Ignore this column"),
     ]
 
 
@@ -89,8 +90,10 @@ def import_list(request: OrgRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            job = importing.import_create(org=request.org, user=request.user, upload=upload, name=upload.name)
-        except importing.ImportFileError as exc:
+            job = import_services.import_create(
+                org=request.org, user=request.user, upload=upload, name=upload.name
+            )
+        except formats.ImportFileError as exc:
             form.add_error("file", str(exc))
         else:
             return redirect("import_detail", import_id=job.pk)
@@ -113,7 +116,7 @@ def import_detail(request: OrgRequest, import_id: int) -> HttpResponse:
     form = StartForm(request.POST or None, job=job)
     if request.method == "POST" and form.is_valid():
         try:
-            importing.import_start(
+            import_services.import_start(
                 job=job,
                 mapping=form.mapping(),
                 update_existing=form.cleaned_data["update_existing"],
@@ -147,22 +150,24 @@ def import_preview(request: OrgRequest, import_id: int) -> HttpResponse:
 @member_required
 def import_errors_csv(request: OrgRequest, import_id: int) -> HttpResponse:
     job = get_for_org(Import, pk=import_id)
-    response = StreamingHttpResponse(importing.failed_rows_csv(job), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        import_services.failed_rows_csv(job), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-failed-rows.csv"'
     return response  # type: ignore[return-value]  # streamed: the file can hold a million rows
 
 
-def _preview(job: Import, form: StartForm) -> list[importing.PreviewRow]:
+def _preview(job: Import, form: StartForm) -> list[import_services.PreviewRow]:
     try:
-        return importing.preview(job, form.mapping())
-    except (importing.ImportFileError, OSError):
+        return import_services.preview(job, form.mapping())
+    except (formats.ImportFileError, OSError):
         return []
 
 
 def _mapping_context(job: Import, form: StartForm) -> dict[str, Any]:
     try:
-        samples = importing.sample_values(job)
-    except (importing.ImportFileError, OSError):
+        samples = import_services.sample_values(job)
+    except (formats.ImportFileError, OSError):
         samples = [[] for _ in job.headers]
     return {
         "job": job,
@@ -170,7 +175,7 @@ def _mapping_context(job: Import, form: StartForm) -> dict[str, Any]:
         "columns": list(zip(form.column_fields(), samples, strict=True)),
         "preview_rows": _preview(job, form),
         "mapping_problems": form.non_field_errors() if form.is_bound else [],
-        "delimiter_name": importing.DELIMITER_NAMES.get(job.delimiter, job.delimiter),
+        "delimiter_name": formats.DELIMITER_NAMES.get(job.delimiter, job.delimiter),
         "nav": "prospects",
     }
 

@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from conftest import Tenant
-from prospects.imports import engine as importing
+from prospects.imports import services as importing
 from prospects.models import Import, ImportStatus, Prospect
 
 pytestmark = pytest.mark.django_db
@@ -114,7 +114,7 @@ def test_start_then_progress_partial_and_result_page(
     assert partial.lstrip().startswith('<section id="import-progress"')
     assert 'hx-trigger="every 1s"' in partial
 
-    # Run what the worker would run (the Celery path itself is covered in test_importing).
+    # Run what the worker would run (the Celery path itself is covered in test_services).
     importing.import_run(org_id=tenant.org.pk, import_id=job.pk)
     partial = tenant.member_client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert "every 1s" not in partial  # polling stops

@@ -25,7 +25,7 @@ from django.urls import reverse
 from accounts.models import AuditLog
 from conftest import Tenant, make_tenant
 from leadgen import signing
-from prospects.imports import engine as importing
+from prospects.imports import services as importing
 from prospects.models import (
     ICP,
     Activity,

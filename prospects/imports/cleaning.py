@@ -1,0 +1,224 @@
+"""One CSV row, cleaned: mapped columns to prospect fields, validated against the field limits, normalised, and
+laid out as a staging tuple (see STAGE_COLUMNS) for the engine's COPY. A row that cannot be imported raises
+RowError with the reason shown to the user.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from prospects import normalize
+from prospects.fields import FIELD_LIMITS, FULL_NAME, names_from_full
+from prospects.imports.formats import CUSTOM_KEY_LIMIT, CUSTOM_PREFIX, FIELD_TARGETS, IGNORE
+
+CUSTOM_VALUE_LIMIT = 2_000
+RAW_CELL_LIMIT = 500
+RAW_CELLS_LIMIT = 60
+TAG_SEPARATOR = "\x1f"
+
+# Order of the staging table's columns, as produced by RowCleaner.clean().
+STAGE_COLUMNS = (
+    "line",
+    "email",
+    "email_normalized",
+    "email_domain",
+    "first_name",
+    "last_name",
+    "title",
+    "seniority",
+    "department",
+    "phone",
+    "linkedin_url",
+    "linkedin_normalized",
+    "location",
+    "timezone",
+    "company_name",
+    "company_domain",
+    "tags",
+    "custom_fields",
+)
+COLUMN = {name: i for i, name in enumerate(STAGE_COLUMNS)}
+# Several columns may feed these; all others take the first non-empty mapped column.
+JOINED_TARGETS = {"location": ", ", "tags": ","}
+
+
+class RowError(ValueError):
+    pass
+
+
+_SIMPLE_EMAIL = re.compile(
+    r"[a-z0-9_%+-]+(?:\.[a-z0-9_%+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+)
+_SIMPLE_WEBSITE = re.compile(r"(?:https?://)?(?:www\.)?((?:[a-z0-9-]+\.)+[a-z0-9-]+)\.?(?:[/?#][^@]*)?")
+
+
+def _email(value: str) -> str | None:
+    """normalize.email with a fast path for the plain addresses that make up nearly every file."""
+    lowered = value.lower()
+    if len(lowered) <= 254 and _SIMPLE_EMAIL.fullmatch(lowered):
+        return lowered
+    return normalize.email(value)
+
+
+def _domain(value: str) -> str | None:
+    """normalize.domain with a fast path for plain 'https://www.acme.com/' style values."""
+    match = _SIMPLE_WEBSITE.fullmatch(value.lower())
+    return match.group(1) if match else normalize.domain(value)
+
+
+def normalized_email(email: str) -> str | None:
+    if not email:
+        return None
+    try:
+        return _email(email)
+    except ValidationError:
+        raise RowError(f"invalid email {email[:80]!r}") from None
+
+
+def company_domain(website: str, email_domain: str | None) -> str | None:
+    """The company's domain from its website column, else from a work (not free-mail) email address."""
+    domain = _domain(website) if website else None
+    if not domain and email_domain and email_domain not in normalize.FREE_MAIL_DOMAINS:
+        domain = email_domain
+    if domain and len(domain) > FIELD_LIMITS["company_domain"]:
+        raise RowError("Company domain is too long")
+    return domain
+
+
+class RowCleaner:
+    """Turns a row of cells into a staging tuple of str/None (see STAGE_COLUMNS), or raises RowError.
+
+    This runs once per row of million-row files, so the mapping is compiled into a flat plan up front.
+    """
+
+    def __init__(self, headers: list[str], mapping: dict[str, str], tags: Iterable[str] = ()) -> None:
+        self.headers = headers
+        self.width = len(headers)
+        columns: dict[str, list[int]] = {}
+        self.custom: list[tuple[str, int]] = []
+        for index, header in enumerate(headers):
+            target = mapping.get(header, IGNORE)
+            if target in FIELD_TARGETS:
+                columns.setdefault(target, []).append(index)
+            elif target.startswith(CUSTOM_PREFIX):
+                self.custom.append((target[len(CUSTOM_PREFIX) :][:CUSTOM_KEY_LIMIT], index))
+        self.plan = [
+            (target, tuple(indexes), JOINED_TARGETS.get(target), FIELD_LIMITS.get(target, 0))
+            for target, indexes in columns.items()
+        ]
+        self.blank = dict.fromkeys(FIELD_TARGETS, "")
+        self.extra_tags = normalize.tags(list(tags))
+
+    def clean(self, cells: list[str]) -> tuple[str | None, ...]:
+        if len(cells) != self.width:
+            raise RowError(f"has {len(cells)} columns, the header has {self.width}")
+        v = self.mapped_values(cells)
+        email_normalized = normalized_email(v["email"])
+        self.split_name(v)
+        linkedin_normalized = normalize.linkedin(v["linkedin_url"]) if v["linkedin_url"] else None
+        if not (email_normalized or linkedin_normalized or v["first_name"] or v["last_name"]):
+            raise RowError("no email, LinkedIn URL or name to identify the person")
+        email_domain = email_normalized.rsplit("@", 1)[1] if email_normalized else None
+        return (
+            "0",
+            v["email"],
+            email_normalized,
+            email_domain,
+            v["first_name"],
+            v["last_name"],
+            v["title"],
+            v["seniority"],
+            v["department"],
+            v["phone"],
+            v["linkedin_url"],
+            linkedin_normalized,
+            v["location"],
+            v["timezone"],
+            v["company_name"],
+            company_domain(v["company_domain"], email_domain),
+            self.joined_tags(v["tags"]),
+            self.custom_json(cells),
+        )
+
+    def mapped_values(self, cells: list[str]) -> dict[str, str]:
+        """Each field target's value from its column(s), within the field's length limit."""
+        v = self.blank.copy()
+        for target, indexes, joiner, limit in self.plan:
+            if len(indexes) == 1:
+                value = cells[indexes[0]].strip()
+            elif joiner:
+                value = joiner.join([x for x in (cells[i].strip() for i in indexes) if x])
+            else:
+                value = next((x for x in (cells[i].strip() for i in indexes) if x), "")
+            if limit and len(value) > limit:
+                raise RowError(f"{FIELD_TARGETS[target]} is {len(value):,} characters long (limit {limit:,})")
+            v[target] = value
+        return v
+
+    @staticmethod
+    def split_name(v: dict[str, str]) -> None:
+        """A full-name column fills first and last name when neither has a value (prospects.fields' rule)."""
+        first, last = names_from_full(
+            first_name=v["first_name"], last_name=v["last_name"], full_name=v[FULL_NAME]
+        )
+        if (first, last) == (v["first_name"], v["last_name"]):
+            return
+        for target, value in (("first_name", first), ("last_name", last)):
+            if len(value) > FIELD_LIMITS[target]:
+                raise RowError(f"{FIELD_TARGETS[target]} is {len(value):,} characters long")
+        v["first_name"], v["last_name"] = first, last
+
+    def joined_tags(self, value: str) -> str:
+        """The row's tags and the import's tags, in COPY's array form (TAG_SEPARATOR between them)."""
+        tags = normalize.tags(value) if value else []
+        if self.extra_tags:
+            tags = list(dict.fromkeys([*tags, *self.extra_tags]))
+        return TAG_SEPARATOR.join(t.replace(TAG_SEPARATOR, " ") for t in tags) if tags else ""
+
+    def custom_json(self, cells: list[str]) -> str | None:
+        """The non-empty custom columns as a JSON object, or None."""
+        if not self.custom:
+            return None
+        found = {}
+        for key, index in self.custom:
+            value = cells[index].strip()
+            if value:
+                if len(value) > CUSTOM_VALUE_LIMIT:
+                    raise RowError(
+                        f"column “{key}” is {len(value):,} characters long (limit {CUSTOM_VALUE_LIMIT:,})"
+                    )
+                found[key] = value
+        return json.dumps(found, ensure_ascii=False) if found else None
+
+
+def dedupe_key(row: tuple[Any, ...]) -> tuple[str, ...]:
+    """Rows of one chunk with the same key are one person: email, else LinkedIn URL, else name at company."""
+    if row[COLUMN["email_normalized"]]:
+        return ("e", row[COLUMN["email_normalized"]])
+    if row[COLUMN["linkedin_normalized"]]:
+        return ("l", row[COLUMN["linkedin_normalized"]])
+    return ("n", row[COLUMN["first_name"]], row[COLUMN["last_name"]], row[COLUMN["company_name"]].lower())
+
+
+def merge_rows(earlier: tuple[Any, ...], later: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The later row wins; the earlier one only fills what the later one leaves blank."""
+    merged = [new if new not in ("", None) else old for old, new in zip(earlier, later, strict=True)]
+    tags_i, custom_i = COLUMN["tags"], COLUMN["custom_fields"]
+    if earlier[tags_i] and later[tags_i]:
+        tags = dict.fromkeys([*earlier[tags_i].split(TAG_SEPARATOR), *later[tags_i].split(TAG_SEPARATOR)])
+        merged[tags_i] = TAG_SEPARATOR.join(tags)
+    if earlier[custom_i] and later[custom_i]:
+        merged[custom_i] = json.dumps({**json.loads(earlier[custom_i]), **json.loads(later[custom_i])})
+    return tuple(merged)
+
+
+def raw_cells(cells: list[str] | None) -> str:
+    """What an error row keeps of the original: bounded, so a 5 MB cell is not stored again."""
+    if cells is None:
+        return "[]"
+    return json.dumps([c[:RAW_CELL_LIMIT] for c in cells[:RAW_CELLS_LIMIT]], ensure_ascii=False)
