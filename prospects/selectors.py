@@ -12,7 +12,6 @@ import datetime as dt
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,7 +22,6 @@ from django.db.models.expressions import Combinable
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
-from django.utils.html import format_html_join
 
 from leadgen.tenancy import org_scope, require_org_id
 from prospects.models import Activity, Company, Note, Prospect, SavedView, Source, Stage
@@ -456,15 +454,6 @@ class BoardColumn:
     cards: list[Prospect]
     count: int
     capped: bool
-
-    @cached_property
-    def move_options(self) -> str:
-        """The "Move to" <option>s with this column's stage selected; built once per column, from constants."""
-        return format_html_join(
-            "",
-            '<option value="{}"{}>{}</option>',
-            ((value, " selected" if value == self.stage else "", label) for value, label in Stage.choices),
-        )
 
     @property
     def count_label(self) -> str:

@@ -99,14 +99,14 @@ def _apollo_person(person: dict[str, Any]) -> dict[str, Any]:
 
 
 def apollo_people_search(
-    *, settings: PipelineSettings, criteria: dict[str, Any], limit: int
+    *, pipeline_settings: PipelineSettings, criteria: dict[str, Any], limit: int
 ) -> list[dict[str, Any]]:
     """People matching an ICP's criteria from Apollo, as prospect data dicts (up to `limit`).
 
     Raises PaidProvidersOff without a key or budget, ProviderTransientError when Apollo is rate limited or down (the
     discovery task retries), ProviderError otherwise. Every page is logged in EnrichmentLog.
     """
-    api_key = provider_key(settings, APOLLO)
+    api_key = provider_key(pipeline_settings, APOLLO)
     if not api_key:
         raise PaidProvidersOff(APOLLO, "people_search", "no Apollo API key is set")
     apollo = providers.Apollo(api_key=api_key)
@@ -115,7 +115,7 @@ def apollo_people_search(
     page = 1
     while len(people) < limit:
         entry = budget_reserve(
-            pipeline_settings=settings,
+            pipeline_settings=pipeline_settings,
             provider=APOLLO,
             operation="people_search",
             prospect=None,

@@ -48,7 +48,9 @@ def _apollo_unavailable(pipeline_settings: PipelineSettings | None) -> str:
 def _apollo_search(pipeline_settings: PipelineSettings, icp: ICP, limit: int) -> list[dict[str, Any]]:
     from prospects.discovery.apollo import apollo_people_search
 
-    return apollo_people_search(settings=pipeline_settings, criteria=dict(icp.criteria or {}), limit=limit)
+    return apollo_people_search(
+        pipeline_settings=pipeline_settings, criteria=dict(icp.criteria or {}), limit=limit
+    )
 
 
 SOURCES: dict[str, DiscoverySource] = {

@@ -12,7 +12,6 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.html import escape
 from django.views.decorators.http import require_POST
 
 from accounts.access import OrgRequest, admin_required
@@ -92,49 +91,6 @@ def _absolute(path: str) -> str:
     return settings.SITE_URL + path
 
 
-def form_embed_snippet(lead_form: LeadForm) -> str:
-    """The HTML a customer pastes into their website (shown escaped, as text, in Settings)."""
-    action = escape(_absolute(reverse("lead_form_submit", kwargs={"form_key": lead_form.key})))
-    redirect_input = (
-        f'\n  <input type="hidden" name="_redirect" value="{escape(lead_form.redirect_url)}">'
-        if lead_form.redirect_url
-        else ""
-    )
-    return f"""<form action="{action}" method="post">
-  <label>Work email <input type="email" name="email" required></label>
-  <label>First name <input type="text" name="first_name"></label>
-  <label>Last name <input type="text" name="last_name"></label>
-  <label>Company <input type="text" name="company"></label>
-  <label>Job title <input type="text" name="title"></label>
-  <label>What can we help with? <textarea name="message"></textarea></label>
-  <!-- Leave this field hidden and empty: only bots fill it in. -->
-  <div style="position:absolute;left:-10000px" aria-hidden="true">
-    <input type="text" name="website_url" tabindex="-1" autocomplete="off">
-  </div>{redirect_input}
-  <button type="submit">Send</button>
-</form>
-<script>
-  /* Optional: pass the page's utm_* parameters along with the form. */
-  (function (form) {{
-    new URLSearchParams(location.search).forEach(function (value, name) {{
-      if (name.indexOf("utm_") !== 0) return;
-      var input = document.createElement("input");
-      input.type = "hidden"; input.name = name; input.value = value;
-      form.appendChild(input);
-    }});
-  }})(document.currentScript.previousElementSibling);
-</script>"""
-
-
-def form_fetch_snippet(lead_form: LeadForm) -> str:
-    action = _absolute(reverse("lead_form_submit", kwargs={"form_key": lead_form.key}))
-    return f"""fetch("{action}", {{
-  method: "POST",
-  headers: {{"Content-Type": "application/json"}},
-  body: JSON.stringify({{email: "ada@example.com", first_name: "Ada", message: "Looking for a demo"}})
-}}).then(function (response) {{ return response.json(); }});"""
-
-
 @admin_required
 def lead_form_list(request: OrgRequest) -> HttpResponse:
     form = LeadFormForm(request.POST or None)
@@ -164,8 +120,6 @@ def lead_form_edit(request: OrgRequest, lead_form_id: int) -> HttpResponse:
         "form": form,
         "lead_form": lead_form,
         "submit_url": _absolute(reverse("lead_form_submit", kwargs={"form_key": lead_form.key})),
-        "snippet": form_embed_snippet(lead_form),
-        "fetch_snippet": form_fetch_snippet(lead_form),
         "section": "lead_forms",
     }
     return render(request, "prospects/settings_lead_form.html", context)

@@ -13,13 +13,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.access import OrgRequest, admin_required, member_required
-from leadgen.tenancy import get_for_org
-from prospects.models import Outcome, Prospect, ScoringModel
 from prospects.scoring import model as scoring_model
 from prospects.scoring import qualification
+from prospects.scoring import selectors as scoring_selectors
 from prospects.scoring.enrichment import budget as enrichment_budget
 from prospects.scoring.enrichment import waterfall as enrichment
-from prospects.scoring.enrichment.providers import PROVIDER_LABELS
 
 SECRET_LABELS = {
     "hunter_api_key": "Hunter API key",
@@ -35,14 +33,14 @@ def scoring_settings(request: OrgRequest) -> HttpResponse:
         scoring_model.scoring_model_train_request(org_id=request.org.pk)
         messages.success(request, "Training queued; the model appears here when it is done.")
         return redirect("scoring_settings")
-    models = list(ScoringModel.objects.order_by("-created_at", "-pk")[:10])
+    models = scoring_selectors.scoring_models_recent()
     active = next((model for model in models if model.is_active), None)
     context = {
         "nav": "settings",
         "section": "scoring",
         "active_model": active,
         "models": models,
-        "outcomes": Outcome.objects.values("prospect_id").distinct().count(),
+        "outcomes": scoring_selectors.outcome_prospect_count(),
         "min_outcomes": scoring_model.MIN_OUTCOMES,
         "min_auc": scoring_model.MIN_AUC_TO_ACTIVATE,
         "held_out_percent": round(scoring_model.HELD_OUT_SHARE * 100),
@@ -139,27 +137,17 @@ def pipeline_settings(request: OrgRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def prospect_enrichment(request: OrgRequest, prospect_id: int) -> HttpResponse:
     """The prospect page's enrichment block (loaded by HTMX); POST queues a fresh enrichment."""
-    prospect = get_for_org(Prospect.objects.select_related("company"), pk=prospect_id)
+    prospect = scoring_selectors.prospect_enrichment_prospect(prospect_id=prospect_id)
     queued = False
     if request.method == "POST":
         enrichment.prospect_enrich_request(prospect=prospect)
         queued = True
-    company = prospect.company
-    facts = sorted(
-        (
-            {**fact, "source_label": PROVIDER_LABELS.get(str(fact.get("source")), fact.get("source"))}
-            for fact in (company.facts if company else []) or []
-        ),
-        key=lambda fact: (str(fact.get("field")), str(fact.get("source"))),
-    )
+    block = scoring_selectors.prospect_enrichment_block(prospect=prospect)
     context = {
         "prospect": prospect,
-        "company": company,
-        "facts": facts,
-        "logs": [
-            (entry, PROVIDER_LABELS.get(entry.provider, entry.provider.replace("_", " ")))
-            for entry in enrichment.enrichment_logs(prospect=prospect)
-        ],
+        "company": block.company,
+        "facts": block.facts,
+        "logs": block.logs,
         "enrich_queued": queued,
     }
     if request.method == "POST" and not getattr(request, "htmx", False):

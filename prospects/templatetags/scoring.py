@@ -6,8 +6,8 @@ from typing import Any
 
 from django import template
 
-from prospects.models import Outcome, ScoringModel
 from prospects.scoring import model as scoring_model
+from prospects.scoring import selectors as scoring_selectors
 
 register = template.Library()
 
@@ -15,7 +15,7 @@ register = template.Library()
 @register.inclusion_tag("prospects/_scoring_model_summary.html")
 def scoring_model_summary() -> dict[str, Any]:
     return {
-        "model": ScoringModel.objects.order_by("-created_at", "-pk").first(),
-        "outcomes": Outcome.objects.values("prospect_id").distinct().count(),
+        "model": scoring_selectors.scoring_model_latest(),
+        "outcomes": scoring_selectors.outcome_prospect_count(),
         "min_outcomes": scoring_model.MIN_OUTCOMES,
     }

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings as django_settings
+from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
@@ -171,7 +171,7 @@ def budget_alert(*, pipeline_settings: PipelineSettings, spent: Decimal) -> bool
     )
     recipients = [user.email for user in admins if user.email]
     if recipients:
-        link = django_settings.SITE_URL + url
+        link = settings.SITE_URL + url
 
         def _send() -> None:
             send_mail(title, f"{body}\n\n{link}\n", None, recipients, fail_silently=True)

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from django.conf import settings as django_settings
+from django.conf import settings
 from django.utils import timezone
 
 from leadgen.emailcheck import check_email
@@ -97,7 +97,7 @@ class _Run:
     def __init__(self, prospect: Prospect, pipeline_settings: PipelineSettings, *, force: bool) -> None:
         self.prospect = prospect
         self.company: Company | None = prospect.company
-        self.settings = pipeline_settings
+        self.pipeline_settings = pipeline_settings
         self.force = force
         self.started = timezone.now()
         self.cutoff = self.started - timedelta(days=pipeline_settings.freshness_days)
@@ -326,11 +326,11 @@ class _Run:
         )
 
     def paid(self, *, providers_only: set[str] | None = None) -> None:
-        if self.settings.monthly_budget_usd <= 0:
+        if self.pipeline_settings.monthly_budget_usd <= 0:
             return
-        order = [p for p in getattr(django_settings, "ENRICHMENT_PROVIDER_ORDER", providers.PAID_PROVIDERS)]
+        order = [p for p in getattr(settings, "ENRICHMENT_PROVIDER_ORDER", providers.PAID_PROVIDERS)]
         for provider in order:
-            api_key = provider_key(self.settings, provider)
+            api_key = provider_key(self.pipeline_settings, provider)
             if not api_key:
                 continue
             for operation, wanted, call in self.operations(provider, api_key):
@@ -414,7 +414,7 @@ class _Run:
 
     def call(self, provider: str, operation: str, call: Callable[[], ProviderResult]) -> None:
         entry = budget_reserve(
-            pipeline_settings=self.settings,
+            pipeline_settings=self.pipeline_settings,
             provider=provider,
             operation=operation,
             prospect=self.prospect,
@@ -563,8 +563,8 @@ def prospect_enrich_retry(*, prospect_id: int, operations: list[str]) -> Enrichm
 
 def retry_countdown(*, attempt: int, retry_after: float | None) -> float:
     """Exponential backoff from settings.ENRICH_RETRY_BACKOFF, never sooner than the provider asked."""
-    base = float(getattr(django_settings, "ENRICH_RETRY_BACKOFF", 30))
-    cap = float(getattr(django_settings, "ENRICH_RETRY_BACKOFF_MAX", 1800))
+    base = float(getattr(settings, "ENRICH_RETRY_BACKOFF", 30))
+    cap = float(getattr(settings, "ENRICH_RETRY_BACKOFF_MAX", 1800))
     return min(max(base * (2**attempt), retry_after or 0.0), cap)
 
 
@@ -602,18 +602,3 @@ def enrich_retry_give_up(*, prospect_id: int, operations: list[str], attempts: i
             for operation in operations
         ]
     )
-
-
-# -- reads for the prospect page ---------------------------------------------------------------------------------
-
-
-def enrichment_logs(*, prospect: Prospect, limit: int = 30) -> list[EnrichmentLog]:
-    from django.db.models import Q
-
-    conditions = Q(prospect=prospect)
-    if prospect.company_id:
-        conditions |= Q(company_id=prospect.company_id, prospect__isnull=True)
-    return list(EnrichmentLog.objects.filter(conditions).order_by("-created_at", "-id")[:limit])
-
-
-# -- settings ------------------------------------------------------------------------------------------------------

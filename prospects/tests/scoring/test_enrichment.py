@@ -389,7 +389,9 @@ def test_apollo_people_search_pages_up_to_the_limit_and_logs(tenant, fake):
     pipeline_settings = _keys(tenant, apollo=APOLLO_KEY)
     with tenant.scope():
         people = apollo_people_search(
-            settings=pipeline_settings, criteria={"title_keywords": ["head of operations"]}, limit=120
+            pipeline_settings=pipeline_settings,
+            criteria={"title_keywords": ["head of operations"]},
+            limit=120,
         )
         logs = list(EnrichmentLog.objects.filter(operation="people_search").values_list("cost_usd", "error"))
     assert len(people) == 120
@@ -414,10 +416,12 @@ def test_apollo_people_search_pages_up_to_the_limit_and_logs(tenant, fake):
 @pytest.mark.django_db
 def test_apollo_people_search_needs_a_key_and_a_budget(tenant, fake):
     with tenant.scope(), pytest.raises(PaidProvidersOff, match="no Apollo API key"):
-        apollo_people_search(settings=pipeline_settings_for(org_id=tenant.org.pk), criteria={}, limit=5)
+        apollo_people_search(
+            pipeline_settings=pipeline_settings_for(org_id=tenant.org.pk), criteria={}, limit=5
+        )
     pipeline_settings = _keys(tenant, budget="0", apollo=APOLLO_KEY)
     with tenant.scope(), pytest.raises(PaidProvidersOff, match="budget"):
-        apollo_people_search(settings=pipeline_settings, criteria={}, limit=5)
+        apollo_people_search(pipeline_settings=pipeline_settings, criteria={}, limit=5)
     assert fake.calls(APOLLO_PEOPLE_SEARCH) == []
 
 
