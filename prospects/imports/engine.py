@@ -229,7 +229,17 @@ def _new_values(p: str, s: str, *, tags: str = "", custom: str = "") -> list[tup
     """(column, expression of its new value) for an update of prospect alias `p` from incoming alias `s`."""
     tags = tags or f"{s}.tags"
     custom = custom or f"{s}.custom_fields"
-    pairs = [(c, f"COALESCE(NULLIF({s}.{c}, ''), {p}.{c})") for c in _UPDATE_TEXT]
+    pairs = [(c, f"COALESCE(NULLIF({s}.{c}, ''), {p}.{c})") for c in _UPDATE_TEXT if c != "company_name"]
+    # As prospect_upsert: a person without a company name takes the name of the company they are newly linked to.
+    pairs.append(
+        (
+            "company_name",
+            f"COALESCE(NULLIF({s}.company_name, ''), NULLIF({p}.company_name, ''), "  # noqa: S608
+            f"CASE WHEN {s}.company_id IS DISTINCT FROM {p}.company_id THEN "
+            f"(SELECT NULLIF(c.name, '') FROM prospects_company c WHERE c.id = {s}.company_id) END, "
+            f"{p}.company_name)",
+        )
+    )
     pairs += [(c, f"COALESCE({s}.{c}, {p}.{c})") for c in _UPDATE_NULLABLE]
     pairs.append(("company_domain", f"COALESCE(NULLIF({s}.company_domain, ''), {p}.company_domain)"))
     pairs.append(
@@ -317,11 +327,13 @@ class _ChunkWriter:
         )
         self._match_linkedin_for_new_emails(cursor)
         self._drop_unchanged(cursor)
+        self._name_new_people_after_their_company(cursor, with_email=True)
         created, updated = self._upsert_by_email(cursor)
         counts.created += created
         counts.updated += updated
         self._match_without_email(cursor)
         counts.updated += self._update_matched(cursor)
+        self._name_new_people_after_their_company(cursor, with_email=False)
         counts.created += self._insert_without_email(cursor)
         counts.unchanged += staged - counts.suppressed - counts.created - counts.updated
         return counts
@@ -365,6 +377,25 @@ class _ChunkWriter:
             WHERE c.name = '' AND EXCLUDED.name <> ''
             """,  # noqa: S608
             [self.org_id, *self.company_default_values],
+        )
+
+    def _name_new_people_after_their_company(self, cursor: Any, *, with_email: bool) -> None:
+        """A new person without a company name takes their company's (as prospect_upsert does). Only rows that
+        will be inserted: an update keeps the stored name (see _new_values)."""
+        if with_email:
+            new = (
+                "s.email_normalized IS NOT NULL AND NOT EXISTS (SELECT 1 FROM prospects_prospect e "
+                "WHERE e.org_id = %s AND e.email_normalized = s.email_normalized)"
+            )
+            params = [self.org_id]
+        else:
+            new, params = "s.email_normalized IS NULL", []
+        cursor.execute(
+            f"""
+            UPDATE import_stage s SET company_name = c.name FROM prospects_company c
+            WHERE c.id = s.company_id AND s.company_name = '' AND c.name <> '' AND s.target_id IS NULL AND {new}
+            """,  # noqa: S608
+            params,
         )
 
     def _match_linkedin_for_new_emails(self, cursor: Any) -> None:
