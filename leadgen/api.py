@@ -13,9 +13,10 @@ from ninja.security import HttpBearer
 
 from accounts import idempotency
 from leadgen import ratelimit
-from leadgen.api_errors import error
+from leadgen.api_errors import error, invalid_cursor
 from leadgen.errors import error_items, error_text
 from leadgen.tenancy import set_org_for_request
+from prospects.selectors import InvalidCursor
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,11 @@ def on_rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
     response = error(request, 429, "Rate limit exceeded for this API key.", "rate_limited")
     response["Retry-After"] = str(exc.retry_after)
     return response
+
+
+@api.exception_handler(InvalidCursor)
+def on_invalid_cursor(request: HttpRequest, exc: InvalidCursor) -> HttpResponse:
+    return invalid_cursor(request)
 
 
 @api.exception_handler(Http404)

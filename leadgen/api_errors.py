@@ -10,3 +10,8 @@ from django.http import HttpRequest, JsonResponse
 
 def error(request: HttpRequest, status: int, detail: str, code: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"detail": detail, "code": code, **extra}, status=status)
+
+
+def invalid_cursor(request: HttpRequest) -> JsonResponse:
+    """A list's `cursor` is malformed or belongs to another sort order: the same answer from every list."""
+    return error(request, 400, "The cursor is invalid or belongs to another sort order.", "invalid_cursor")

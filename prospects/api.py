@@ -5,9 +5,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponse
-from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
+from ninja import File, Form, Query, Router, Status, UploadedFile
 from pydantic import ValidationError as SchemaError
 
 from leadgen.api_errors import error
@@ -16,18 +15,20 @@ from leadgen.tenancy import get_for_org
 from prospects import merge, selectors, services
 from prospects.imports import formats
 from prospects.imports import services as import_services
-from prospects.models import Company, Import, ImportRowError, Note, Prospect, Source
+from prospects.models import Company, Import, Prospect, Source
 from prospects.schemas import (
     BulkIn,
     BulkOut,
     CompanyIn,
     CompanyListOut,
+    CompanyListParams,
     CompanyOut,
     CompanyPatch,
     ImportListOut,
     ImportOut,
     ImportRowErrorListOut,
     ImportStartIn,
+    ListParams,
     MergeIn,
     NoteIn,
     NoteListOut,
@@ -44,27 +45,13 @@ from prospects.scoring.intake import pipeline_enqueue_on_commit
 
 router = Router(tags=["prospects"])
 
-API_MAX_LIMIT = 200
 BULK_MAX_ITEMS = 1000
-
-
-class ListParams(Schema):
-    cursor: str | None = None
-    limit: int = 50
-
-
-def _limit(value: int) -> int:
-    return max(1, min(value, API_MAX_LIMIT))
 
 
 def _duplicate(request: HttpRequest, existing: Any, what: str) -> HttpResponse:
     return error(
         request, 409, f"A {what} with this identity already exists.", "duplicate", existing_id=existing.pk
     )
-
-
-def _invalid_cursor(request: HttpRequest) -> HttpResponse:
-    return error(request, 422, "The cursor is invalid or belongs to another sort order.", "invalid_cursor")
 
 
 # --- prospects ---------------------------------------------------------------------------------------------
@@ -84,16 +71,9 @@ def prospect_list(request: HttpRequest, page: Query[ListParams]) -> Any:
             "validation_error",
             errors=[{"field": name, "message": "invalid value"} for name in filters.errors],
         )
-    try:
-        result = selectors.prospect_search(
-            filters=filters,
-            cursor=page.cursor or None,
-            limit=_limit(page.limit),
-            with_count=False,
-            select_related=(),
-        )
-    except selectors.InvalidCursor:
-        return _invalid_cursor(request)
+    result = selectors.prospect_search(
+        filters=filters, cursor=page.cursor or None, limit=page.limit, with_count=False, select_related=()
+    )
     return {"items": result.rows, "next_cursor": result.next_cursor}
 
 
@@ -190,17 +170,7 @@ def prospect_delete(request: HttpRequest, prospect_id: int) -> Any:
 @router.get("/prospects/{prospect_id}/notes", response=NoteListOut)
 def note_list(request: HttpRequest, prospect_id: int, page: Query[ListParams]) -> Any:
     prospect = get_for_org(Prospect, pk=prospect_id)
-    try:
-        rows, next_cursor = selectors._keyset_page(
-            Note.objects.filter(prospect=prospect),
-            sort_expr=F("created_at"),
-            sort="created_at",
-            descending=True,
-            cursor=page.cursor or None,
-            limit=_limit(page.limit),
-        )
-    except selectors.InvalidCursor:
-        return _invalid_cursor(request)
+    rows, next_cursor = selectors.note_page(prospect=prospect, cursor=page.cursor or None, limit=page.limit)
     return {"items": rows, "next_cursor": next_cursor}
 
 
@@ -224,18 +194,9 @@ def outcome_create(request: HttpRequest, prospect_id: int, payload: OutcomeIn) -
 # --- companies ---------------------------------------------------------------------------------------------
 
 
-class CompanyListParams(ListParams):
-    q: str = ""
-
-
 @router.get("/companies", response=CompanyListOut, summary="List companies by name (cursor pagination)")
 def company_list(request: HttpRequest, params: Query[CompanyListParams]) -> Any:
-    try:
-        result = selectors.company_search(
-            q=params.q, cursor=params.cursor or None, limit=_limit(params.limit)
-        )
-    except selectors.InvalidCursor:
-        return _invalid_cursor(request)
+    result = selectors.company_search(q=params.q, cursor=params.cursor or None, limit=params.limit)
     return {"items": result.rows, "next_cursor": result.next_cursor}
 
 
@@ -337,17 +298,7 @@ def import_start(request: HttpRequest, import_id: int, payload: ImportStartIn) -
 
 @router.get("/imports", response=ImportListOut, summary="Imports, newest first")
 def import_list(request: HttpRequest, page: Query[ListParams]) -> Any:
-    try:
-        rows, next_cursor = selectors._keyset_page(
-            Import.objects.all(),
-            sort_expr=F("created_at"),
-            sort="created_at",
-            descending=True,
-            cursor=page.cursor or None,
-            limit=_limit(page.limit),
-        )
-    except selectors.InvalidCursor:
-        return _invalid_cursor(request)
+    rows, next_cursor = selectors.import_page(cursor=page.cursor or None, limit=page.limit)
     return {"items": rows, "next_cursor": next_cursor}
 
 
@@ -359,13 +310,5 @@ def import_get(request: HttpRequest, import_id: int) -> Any:
 @router.get("/imports/{import_id}/errors", response=ImportRowErrorListOut, summary="Failed rows of an import")
 def import_errors(request: HttpRequest, import_id: int, page: Query[ListParams]) -> Any:
     job = get_for_org(Import, pk=import_id)
-    limit = _limit(page.limit)
-    rows = ImportRowError.objects.filter(job=job).order_by("line", "id")
-    if page.cursor:
-        line, _, pk = page.cursor.partition("-")
-        if not (line.isdigit() and pk.isdigit()):
-            return _invalid_cursor(request)
-        rows = rows.filter(Q(line__gt=int(line)) | Q(line=int(line), id__gt=int(pk)))
-    items = list(rows[: limit + 1])
-    next_cursor = f"{items[limit - 1].line}-{items[limit - 1].pk}" if len(items) > limit else None
-    return {"items": items[:limit], "next_cursor": next_cursor}
+    rows, next_cursor = selectors.import_error_page(job=job, cursor=page.cursor or None, limit=page.limit)
+    return {"items": rows, "next_cursor": next_cursor}

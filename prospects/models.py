@@ -32,6 +32,15 @@ class Stage(models.TextChoices):
     LOST = "lost", "Lost"
 
 
+class Tier(models.TextChoices):
+    """A qualification's verdict for one ICP (and the prospect's best one)."""
+
+    A = "A", "A"
+    B = "B", "B"
+    C = "C", "C"
+    DISQUALIFIED = "disqualified", "Disqualified"
+
+
 class Source(models.TextChoices):
     MANUAL = "manual", "Manual"
     CSV = "csv", "CSV import"
@@ -122,7 +131,7 @@ class Prospect(OrgOwned):
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NEW)
     # Filled by the scoring pipeline (next issue); indexed for list filters and sorts.
     score = models.PositiveSmallIntegerField(null=True, blank=True)
-    tier = models.CharField(max_length=12, blank=True)
+    tier = models.CharField(max_length=12, choices=Tier.choices, blank=True)
     icp_id = models.BigIntegerField(null=True, blank=True)
     # How the score was made: {"fit": .., "intent": .., "engagement": .., "components": {...}, "provider": ..}.
     score_breakdown = models.JSONField(default=dict, blank=True)
@@ -406,6 +415,15 @@ class LeadSourceSettings(OrgOwned):
         return f"lead sources of {self.org_id}"
 
 
+class DeliveryStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSED = "processed", "Processed"
+    SUPPRESSED = "suppressed", "Suppressed"
+    FAILED = "failed", "Failed"
+    # Authenticated but malformed: kept so an admin can see what the provider sent.
+    REJECTED = "rejected", "Rejected"
+
+
 class WebhookDelivery(OrgOwned):
     """Every inbound lead delivery, stored raw before processing; the same delivery twice is processed once."""
 
@@ -413,7 +431,7 @@ class WebhookDelivery(OrgOwned):
     dedupe_key = models.CharField(max_length=200)
     headers = models.JSONField(default=dict, blank=True)
     body = models.TextField(blank=True)
-    status = models.CharField(max_length=20, default="received")
+    status = models.CharField(max_length=20, choices=DeliveryStatus.choices, default=DeliveryStatus.RECEIVED)
     error = models.TextField(blank=True)
     prospect = models.ForeignKey(Prospect, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     received_at = models.DateTimeField(default=now)
@@ -494,7 +512,7 @@ class Qualification(OrgOwned):
     prospect = models.ForeignKey(Prospect, on_delete=models.CASCADE, related_name="qualifications")
     icp = models.ForeignKey(ICP, on_delete=models.CASCADE, related_name="qualifications")
     score = models.PositiveSmallIntegerField()
-    tier = models.CharField(max_length=12)  # A | B | C | disqualified
+    tier = models.CharField(max_length=12, choices=Tier.choices)
     similarity = models.FloatField(null=True, blank=True)
     reasoning = models.TextField(blank=True)
     red_flags = models.JSONField(default=list, blank=True)
@@ -586,6 +604,13 @@ class ScoringModel(OrgOwned):
         return f"scoring model {self.pk} (AUC {self.auc})"
 
 
+class DiscoveryRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
 class DiscoveryRun(OrgOwned):
     """ICP → provider search → pipeline, with live counts."""
 
@@ -593,7 +618,9 @@ class DiscoveryRun(OrgOwned):
     sources = ArrayField(models.CharField(max_length=30), default=list)
     max_prospects = models.PositiveIntegerField(default=100)
     min_score = models.PositiveSmallIntegerField(default=0)
-    status = models.CharField(max_length=12, default="queued")  # queued | running | done | failed
+    status = models.CharField(
+        max_length=12, choices=DiscoveryRunStatus.choices, default=DiscoveryRunStatus.QUEUED
+    )
     error = models.TextField(blank=True)
     discovered = models.PositiveIntegerField(default=0)
     enriched = models.PositiveIntegerField(default=0)
@@ -648,6 +675,12 @@ class WebhookEndpoint(OrgOwned):
         return self.url
 
 
+class WebhookMessageStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
 class WebhookMessage(OrgOwned):
     """One event sent to one endpoint, retried with backoff until delivered or given up."""
 
@@ -655,7 +688,9 @@ class WebhookMessage(OrgOwned):
     event_type = models.CharField(max_length=60)
     message_id = models.CharField(max_length=60, unique=True)
     payload = models.JSONField()
-    status = models.CharField(max_length=12, default="pending")  # pending | delivered | failed
+    status = models.CharField(
+        max_length=12, choices=WebhookMessageStatus.choices, default=WebhookMessageStatus.PENDING
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)

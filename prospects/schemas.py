@@ -6,7 +6,22 @@ import datetime as dt
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
+
+# Every list endpoint pages the same way: `?limit=&cursor=` → `{"items": [...], "next_cursor": ...}`; a limit out of
+# range is brought into it, a bad cursor answers 400 `invalid_cursor` (leadgen/api_errors.py).
+LIST_LIMIT_DEFAULT = 50
+LIST_LIMIT_MAX = 200
+
+
+class ListParams(Schema):
+    cursor: str | None = None
+    limit: int = LIST_LIMIT_DEFAULT
+
+    @field_validator("limit")
+    @classmethod
+    def _limit_in_range(cls, value: int) -> int:
+        return max(1, min(value, LIST_LIMIT_MAX))
 
 
 class ProspectIn(Schema):
@@ -212,6 +227,10 @@ class CompanyOut(Schema):
     custom_fields: dict[str, Any]
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class CompanyListParams(ListParams):
+    q: str = ""
 
 
 class CompanyListOut(Schema):

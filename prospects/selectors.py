@@ -24,7 +24,18 @@ from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
 
 from leadgen.tenancy import org_scope, require_org_id
-from prospects.models import Activity, Company, Note, Prospect, SavedView, Source, Stage
+from prospects.models import (
+    Activity,
+    Company,
+    Import,
+    ImportRowError,
+    Note,
+    Prospect,
+    SavedView,
+    Source,
+    Stage,
+    Tier,
+)
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -45,7 +56,7 @@ SORTS: dict[str, Combinable] = {
     "stage": F("stage"),
     "score": Coalesce(F("score"), Value(-1)),
 }
-TIERS = ("A", "B", "C", "disqualified")
+TIERS = tuple(Tier.values)
 # The same keys in a form no btree index serves: for a rare search term Postgres must then find the matches
 # through the trigram index and sort them, instead of walking a sort index and filtering every row it meets.
 UNINDEXED_SORTS: dict[str, Combinable] = {
@@ -320,7 +331,7 @@ def _ordered_after(
     return qs.order_by(*order)
 
 
-def _keyset_page(
+def keyset_page(
     qs: QuerySet[Any], *, sort_expr: Combinable, sort: str, descending: bool, cursor: str | None, limit: int
 ) -> tuple[list[Any], str | None]:
     """One page of `qs` ordered by (sort_expr, id), after `cursor`; returns rows and the next cursor."""
@@ -367,21 +378,21 @@ def prospect_search(
     if filters.q:
         window = _ordered_after(filters.queryset(search=False), sort_expr=SORTS[filters.sort], **page)
         in_window = filters.queryset(trigram_index=False).filter(pk__in=window[:SEARCH_WINDOW].values("pk"))
-        rows, next_cursor = _keyset_page(
+        rows, next_cursor = keyset_page(
             in_window.select_related(*select_related),
             sort_expr=SORTS[filters.sort],
             limit=limit,
             **page,
         )
         if next_cursor is None:
-            rows, next_cursor = _keyset_page(
+            rows, next_cursor = keyset_page(
                 base.select_related(*select_related),
                 sort_expr=UNINDEXED_SORTS[filters.sort],
                 limit=limit,
                 **page,
             )
     else:
-        rows, next_cursor = _keyset_page(
+        rows, next_cursor = keyset_page(
             base.select_related(*select_related), sort_expr=SORTS[filters.sort], limit=limit, **page
         )
     total: int | None = None
@@ -414,7 +425,7 @@ def prospect_export_rows(*, filters: ProspectFilters, org_id: int) -> Iterator[P
     cursor: str | None = None
     while True:
         with org_scope(org_id):
-            rows, cursor = _keyset_page(
+            rows, cursor = keyset_page(
                 filters.queryset().select_related("owner"),
                 sort_expr=SORTS[filters.sort],
                 sort=filters.sort,
@@ -527,7 +538,7 @@ def company_search(*, q: str = "", cursor: str | None = None, limit: int = PAGE_
     qs = Company.objects.all()
     for term in q.split():
         qs = qs.filter(Q(name__icontains=term) | Q(domain__icontains=term))
-    rows, next_cursor = _keyset_page(
+    rows, next_cursor = keyset_page(
         qs, sort_expr=F("name"), sort="name", descending=False, cursor=cursor, limit=limit
     )
     return CompanyPage(rows=rows, next_cursor=next_cursor)
@@ -544,3 +555,45 @@ def company_prospects(*, company: Company, limit: int = 100) -> tuple[list[Prosp
 
 def saved_view_list(*, user: Any) -> list[SavedView]:
     return list(SavedView.objects.filter(user=user).order_by("name"))
+
+
+# --- API lists ---------------------------------------------------------------------------------------------
+
+
+def note_page(*, prospect: Prospect, cursor: str | None, limit: int) -> tuple[list[Note], str | None]:
+    """The prospect's notes, newest first. Raises InvalidCursor for a bad cursor."""
+    return keyset_page(
+        Note.objects.filter(prospect=prospect),
+        sort_expr=F("created_at"),
+        sort="created_at",
+        descending=True,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+def import_page(*, cursor: str | None, limit: int) -> tuple[list[Import], str | None]:
+    """The organisation's imports, newest first. Raises InvalidCursor for a bad cursor."""
+    return keyset_page(
+        Import.objects.all(),
+        sort_expr=F("created_at"),
+        sort="created_at",
+        descending=True,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+def import_error_page(
+    *, job: Import, cursor: str | None, limit: int
+) -> tuple[list[ImportRowError], str | None]:
+    """An import's failed rows by line; the cursor is "line-id". Raises InvalidCursor for a bad cursor."""
+    rows = ImportRowError.objects.filter(job=job).order_by("line", "id")
+    if cursor:
+        line, _, pk = cursor.partition("-")
+        if not (line.isdigit() and pk.isdigit()):
+            raise InvalidCursor("malformed cursor")
+        rows = rows.filter(Q(line__gt=int(line)) | Q(line=int(line), id__gt=int(pk)))
+    items = list(rows[: limit + 1])
+    next_cursor = f"{items[limit - 1].line}-{items[limit - 1].pk}" if len(items) > limit else None
+    return items[:limit], next_cursor

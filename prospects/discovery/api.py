@@ -2,48 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from leadgen.api_errors import error
 from leadgen.errors import error_items
 from leadgen.tenancy import get_for_org
+from prospects.discovery import selectors as discovery_selectors
 from prospects.discovery import services as discovery
+from prospects.discovery.schemas import DiscoveryRunIn, DiscoveryRunListOut, DiscoveryRunOut
 from prospects.models import ICP, DiscoveryRun
+from prospects.schemas import ListParams
 
 router = Router(tags=["discovery"])
-
-
-class DiscoveryRunIn(Schema):
-    icp_id: int
-    sources: list[str] = Field(default_factory=lambda: ["apollo"])
-    max_prospects: int = Field(100, ge=1, le=discovery.MAX_PROSPECTS_LIMIT)
-    min_score: int = Field(0, ge=0, le=100)
-
-
-class DiscoveryRunOut(Schema):
-    id: int
-    icp_id: int
-    sources: list[str]
-    max_prospects: int
-    min_score: int
-    status: str
-    error: str
-    discovered: int
-    enriched: int
-    qualified: int
-    disqualified: int
-    failed: int
-    created_at: dt.datetime
-    finished_at: dt.datetime | None
-
-
-class DiscoveryRunListOut(Schema):
-    items: list[DiscoveryRunOut]
 
 
 @router.post(
@@ -68,9 +42,14 @@ def discovery_run_create(request: HttpRequest, payload: DiscoveryRunIn) -> Any:
     return Status(201, run)
 
 
-@router.get("/discovery-runs", response=DiscoveryRunListOut, summary="The 50 most recent discovery runs")
-def discovery_run_list(request: HttpRequest) -> Any:
-    return {"items": list(discovery.discovery_runs_recent())}
+@router.get(
+    "/discovery-runs",
+    response=DiscoveryRunListOut,
+    summary="Discovery runs, newest first (cursor pagination)",
+)
+def discovery_run_list(request: HttpRequest, page: Query[ListParams]) -> Any:
+    rows, next_cursor = discovery_selectors.discovery_run_page(cursor=page.cursor or None, limit=page.limit)
+    return {"items": rows, "next_cursor": next_cursor}
 
 
 @router.get("/discovery-runs/{discovery_run_id}", response=DiscoveryRunOut)

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from leadgen.tasks import task_send_on_commit
 from leadgen.tenancy import org_scope
-from prospects.models import ICP, DiscoveryRun, PipelineSettings, Source
+from prospects.models import ICP, DiscoveryRun, DiscoveryRunStatus, PipelineSettings, Source
 from prospects.scoring.enrichment.providers import ProviderError
 from prospects.scoring.intake import pipeline_enqueue
 from prospects.services import prospect_upsert
@@ -171,7 +170,9 @@ def _search(run: DiscoveryRun, pipeline_settings: PipelineSettings) -> tuple[lis
 
 def discovery_run_execute(*, discovery_run_id: int) -> DiscoveryRun | None:
     """Claim a queued run, search, upsert and send the prospects through the pipeline. Safe to call twice."""
-    claimed = DiscoveryRun.objects.filter(pk=discovery_run_id, status="queued").update(status="running")
+    claimed = DiscoveryRun.objects.filter(pk=discovery_run_id, status=DiscoveryRunStatus.QUEUED).update(
+        status=DiscoveryRunStatus.RUNNING
+    )
     if not claimed:
         return None
     run = DiscoveryRun.objects.select_related("icp", "org").get(pk=discovery_run_id)
@@ -179,7 +180,9 @@ def discovery_run_execute(*, discovery_run_id: int) -> DiscoveryRun | None:
     try:
         results, errors = _search(run, pipeline_settings)
     except ProviderError:
-        DiscoveryRun.objects.filter(pk=run.pk, status="running").update(status="queued")
+        DiscoveryRun.objects.filter(pk=run.pk, status=DiscoveryRunStatus.RUNNING).update(
+            status=DiscoveryRunStatus.QUEUED
+        )
         raise
     prospect_ids: list[int] = []
     for person in results:
@@ -195,7 +198,10 @@ def discovery_run_execute(*, discovery_run_id: int) -> DiscoveryRun | None:
             prospect_ids.append(upserted.prospect.pk)
     update: dict[str, Any] = {"discovered": len(prospect_ids), "error": "\n".join(errors)[:4000]}
     if not prospect_ids:
-        update.update(status="failed" if errors else "done", finished_at=timezone.now())
+        update.update(
+            status=DiscoveryRunStatus.FAILED if errors else DiscoveryRunStatus.DONE,
+            finished_at=timezone.now(),
+        )
     DiscoveryRun.objects.filter(pk=run.pk).update(**update)
     if prospect_ids:
         pipeline_enqueue(org_id=run.org_id, prospect_ids=prospect_ids, discovery_run_id=run.pk)
@@ -205,13 +211,9 @@ def discovery_run_execute(*, discovery_run_id: int) -> DiscoveryRun | None:
 
 def discovery_run_fail(*, org_id: int, discovery_run_id: int, error: str) -> None:
     with org_scope(org_id):
-        DiscoveryRun.objects.filter(pk=discovery_run_id, status__in=["queued", "running"]).update(
-            status="failed", error=error[:4000], finished_at=timezone.now()
-        )
+        DiscoveryRun.objects.filter(
+            pk=discovery_run_id, status__in=[DiscoveryRunStatus.QUEUED, DiscoveryRunStatus.RUNNING]
+        ).update(status=DiscoveryRunStatus.FAILED, error=error[:4000], finished_at=timezone.now())
 
 
 # --- selectors ------------------------------------------------------------------------------------------------
-
-
-def discovery_runs_recent(*, limit: int = 50) -> QuerySet[DiscoveryRun]:
-    return DiscoveryRun.objects.select_related("icp").order_by("-created_at", "-id")[:limit]

@@ -13,8 +13,9 @@ from django.shortcuts import redirect, render
 from accounts.access import OrgRequest, member_required
 from leadgen.errors import error_fields
 from leadgen.tenancy import get_for_org
+from prospects.discovery import selectors as discovery_selectors
 from prospects.discovery import services as discovery
-from prospects.models import ICP, DiscoveryRun
+from prospects.models import ICP, DiscoveryRun, DiscoveryRunStatus
 
 
 class DiscoveryRunForm(forms.Form):
@@ -57,7 +58,7 @@ def discovery_run_list(request: OrgRequest) -> HttpResponse:
     return render(
         request,
         "prospects/discovery_list.html",
-        {"form": form, "runs": discovery.discovery_runs_recent(), "nav": "prospects"},
+        {"form": form, "runs": discovery_selectors.discovery_runs_recent(), "nav": "prospects"},
         status=400 if form.errors else 200,
     )
 
@@ -65,7 +66,11 @@ def discovery_run_list(request: OrgRequest) -> HttpResponse:
 @member_required
 def discovery_run_detail(request: OrgRequest, discovery_run_id: int) -> HttpResponse:
     run = get_for_org(DiscoveryRun.objects.select_related("icp"), pk=discovery_run_id)
-    context = {"run": run, "polling": run.status in ("queued", "running"), "nav": "prospects"}
+    context = {
+        "run": run,
+        "polling": run.status in (DiscoveryRunStatus.QUEUED, DiscoveryRunStatus.RUNNING),
+        "nav": "prospects",
+    }
     if getattr(request, "htmx", False):
         return render(request, "prospects/discovery_detail.html#counts", context)
     return render(request, "prospects/discovery_detail.html", context)

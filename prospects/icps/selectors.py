@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 
-from prospects.models import ICP, Company, Prospect
+from prospects.models import ICP, Company, Prospect, Tier
 from prospects.scoring.criteria import criteria_check
 from prospects.scoring.embedding import icp_vector, nearest_prospects
+from prospects.selectors import InvalidCursor
 
 PREVIEW_CANDIDATES = 200
 PICKER_RESULTS = 10
@@ -19,6 +20,24 @@ def icp_list() -> list[ICP]:
     return list(
         ICP.objects.defer("embedding").annotate(judged=Count("qualifications")).order_by("-is_active", "name")
     )
+
+
+def icp_page(*, cursor: str | None, limit: int) -> tuple[list[ICP], str | None]:
+    """The organisation's ICPs by id, each with `has_embedding` (whether a vector exists, without loading 384
+    floats per row); the cursor is the last id. Raises InvalidCursor for a bad cursor."""
+    qs = (
+        ICP.objects.defer("embedding")
+        .annotate(has_embedding=ExpressionWrapper(Q(embedding__isnull=False), output_field=BooleanField()))
+        .order_by("pk")
+    )
+    if cursor:
+        if not cursor.isdigit():
+            raise InvalidCursor("malformed cursor")
+        qs = qs.filter(pk__gt=int(cursor))
+    rows = list(qs[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, str(rows[-1].pk) if more else None
 
 
 @dataclass
@@ -57,7 +76,7 @@ def icp_preview(*, icp: ICP, limit: int = 10, candidates: int = PREVIEW_CANDIDAT
             continue
         if judge is not None:
             verdict = judge(prospect=prospect, icp=icp, similarity=n.similarity)
-            if verdict.tier == "disqualified":
+            if verdict.tier == Tier.DISQUALIFIED:
                 continue
             match = PreviewMatch(
                 prospect, n.similarity, verdict.score, verdict.tier, verdict.matched, verdict.missed

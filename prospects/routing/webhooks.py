@@ -18,6 +18,7 @@ from leadgen.tenancy import org_scope
 from prospects.models import (
     WebhookEndpoint,
     WebhookMessage,
+    WebhookMessageStatus,
 )
 
 log = logging.getLogger(__name__)
@@ -41,34 +42,38 @@ def _attempt_record(message: WebhookMessage, *, status_code: int | None, error: 
         "last_status_code": status_code,
         "last_error": error[:500],
     }
-    if final == "delivered":
-        changes.update(status="delivered", delivered_at=timezone.now())
-    elif final == "failed":
-        changes.update(status="failed")
+    if final == WebhookMessageStatus.DELIVERED:
+        changes.update(status=WebhookMessageStatus.DELIVERED, delivered_at=timezone.now())
+    elif final == WebhookMessageStatus.FAILED:
+        changes.update(status=WebhookMessageStatus.FAILED)
     WebhookMessage.objects.filter(pk=message.pk).update(**changes)
 
 
 def webhook_message_deliver(*, message_pk: int) -> WebhookMessage | None:
     """One delivery attempt. Raises WebhookAttemptFailed when it is worth trying again later."""
     message = WebhookMessage.objects.select_related("endpoint").filter(pk=message_pk).first()
-    if message is None or message.status != "pending":
+    if message is None or message.status != WebhookMessageStatus.PENDING:
         return message
     endpoint = message.endpoint
     if not endpoint.is_active:
-        _attempt_record(message, status_code=None, error="endpoint disabled", final="failed")
+        _attempt_record(
+            message, status_code=None, error="endpoint disabled", final=WebhookMessageStatus.FAILED
+        )
         return message
     body = webhook_body(message)
     headers = webhook_headers(secret=endpoint.secret, message_id=message.message_id, body=body)
     try:
         status_code = netguard.guarded_post(endpoint.url, body=body, headers=headers)
     except netguard.BlockedURL as exc:
-        _attempt_record(message, status_code=None, error=f"blocked: {exc.reason}", final="failed")
+        _attempt_record(
+            message, status_code=None, error=f"blocked: {exc.reason}", final=WebhookMessageStatus.FAILED
+        )
         return message
     except (netguard.FetchError, httpx.HTTPError) as exc:
         _attempt_record(message, status_code=None, error=f"{type(exc).__name__}: {exc}")
         raise WebhookAttemptFailed(str(exc) or type(exc).__name__) from exc
     if 200 <= status_code < 300:
-        _attempt_record(message, status_code=status_code, error="", final="delivered")
+        _attempt_record(message, status_code=status_code, error="", final=WebhookMessageStatus.DELIVERED)
         return message
     _attempt_record(message, status_code=status_code, error=f"HTTP {status_code}")
     raise WebhookAttemptFailed(f"HTTP {status_code} from {endpoint.url}")
@@ -76,8 +81,8 @@ def webhook_message_deliver(*, message_pk: int) -> WebhookMessage | None:
 
 def webhook_message_give_up(*, org_id: int, message_pk: int, error: str) -> None:
     with org_scope(org_id):
-        WebhookMessage.objects.filter(pk=message_pk, status="pending").update(
-            status="failed", last_error=f"gave up: {error}"[:500]
+        WebhookMessage.objects.filter(pk=message_pk, status=WebhookMessageStatus.PENDING).update(
+            status=WebhookMessageStatus.FAILED, last_error=f"gave up: {error}"[:500]
         )
 
 

@@ -18,6 +18,7 @@ from prospects.models import (
     ICP,
     PipelineSettings,
     Prospect,
+    Tier,
 )
 from prospects.scoring.criteria import CriteriaCheck, criteria_check
 from prospects.scoring.grounding import stringify
@@ -42,7 +43,7 @@ SIMILARITY_SHARE = 0.3
 # text-embedding-3-small alike); it is stretched onto 0-100.
 SIMILARITY_FLOOR, SIMILARITY_CEILING = 0.15, 0.65
 TIER_A, TIER_B = 75, 50
-TIERS = ("A", "B", "C", "disqualified")
+TIERS = tuple(Tier.values)
 MAX_HOOKS = 3
 
 
@@ -263,7 +264,7 @@ def rules_judge(*, prospect: Prospect, icp: ICP, similarity: float | None) -> Ju
         raw = 0.0
     score = math.floor(raw + 0.5)
     if check.excluded_by:
-        score, tier = 0, "disqualified"
+        score, tier = 0, Tier.DISQUALIFIED
     else:
         tier = "A" if score >= TIER_A else "B" if score >= TIER_B else "C"
 
@@ -393,7 +394,7 @@ def llm_judge(
     flags = deterministic_red_flags(prospect, check)
     if check.excluded_by:
         # Exclusions are the org's hard rules; no model reply overrides them.
-        score, tier = 0, "disqualified"
+        score, tier = 0, Tier.DISQUALIFIED
     for flag in data.red_flags[:10]:
         if flag.strip() and flag.strip() not in flags:
             flags.append(flag.strip()[:300])

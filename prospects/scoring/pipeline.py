@@ -29,7 +29,7 @@ from django.utils import timezone
 from leadgen.ai.errors import AIProviderError
 from leadgen.tasks import task_send_on_commit
 from leadgen.tenancy import org_scope
-from prospects.models import Activity, DiscoveryRun, Import, Prospect, Stage
+from prospects.models import Activity, DiscoveryRun, DiscoveryRunStatus, Import, Prospect, Stage
 from prospects.scoring.intake import pipeline_enqueue
 
 log = logging.getLogger(__name__)
@@ -267,9 +267,9 @@ def run_counts_record(
         processed=F("processed") + len(batch),
     )
     # The last batch through qualification closes the run (a conditional UPDATE: exactly one batch wins).
-    DiscoveryRun.objects.filter(pk=run_id, status="running", processed__gte=F("discovered")).update(
-        status="done", finished_at=timezone.now()
-    )
+    DiscoveryRun.objects.filter(
+        pk=run_id, status=DiscoveryRunStatus.RUNNING, processed__gte=F("discovered")
+    ).update(status=DiscoveryRunStatus.DONE, finished_at=timezone.now())
 
 
 # --- what a step task runs --------------------------------------------------------------------------------------

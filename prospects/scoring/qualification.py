@@ -26,6 +26,7 @@ from prospects.models import (
     Prospect,
     Qualification,
     Stage,
+    Tier,
 )
 from prospects.scoring.grounding import ground_hooks, grounding_sources
 from prospects.scoring.judges import (
@@ -138,7 +139,7 @@ def qualification_threshold(org_id: int, row: PipelineSettings | None = None) ->
 
 
 def _best(qualifications: list[Qualification]) -> Qualification | None:
-    return max(qualifications, key=lambda q: (q.tier != "disqualified", q.score, -q.icp_id), default=None)
+    return max(qualifications, key=lambda q: (q.tier != Tier.DISQUALIFIED, q.score, -q.icp_id), default=None)
 
 
 def prospect_qualify(*, prospect_id: int, icp_ids: list[int] | None = None) -> QualifyOutcome:
@@ -206,12 +207,12 @@ def prospect_qualify(*, prospect_id: int, icp_ids: list[int] | None = None) -> Q
             scored_at=timezone.now(),
         )
         if prospect.stage in (Stage.NEW, Stage.ENRICHED):
-            target = Stage.DISQUALIFIED if best.tier == "disqualified" else Stage.QUALIFIED
+            target = Stage.DISQUALIFIED if best.tier == Tier.DISQUALIFIED else Stage.QUALIFIED
             prospect_change_stage(
                 prospect=prospect, stage=target, actor=None, reason=f"score {new_score}, tier {best.tier}"
             )
     crossed = (
-        best.tier != "disqualified"
+        best.tier != Tier.DISQUALIFIED
         and new_score >= threshold
         and (old_score is None or old_score < threshold)
     )
@@ -232,7 +233,7 @@ def _qualification_save(
 
 
 def _combine(*, prospect: Prospect, best: Qualification) -> tuple[int, dict[str, Any]]:
-    fit = 0 if best.tier == "disqualified" else best.score
+    fit = 0 if best.tier == Tier.DISQUALIFIED else best.score
     intent = intent_score(prospect)
     engagement = engagement_score(prospect)
     weights = dict(DEFAULT_WEIGHTS)

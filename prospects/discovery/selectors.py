@@ -1,0 +1,24 @@
+"""Reads behind the discovery pages and `/api/v1/discovery-runs`."""
+
+from __future__ import annotations
+
+from django.db.models import F, QuerySet
+
+from prospects.models import DiscoveryRun
+from prospects.selectors import keyset_page
+
+
+def discovery_runs_recent(*, limit: int = 50) -> QuerySet[DiscoveryRun]:
+    return DiscoveryRun.objects.select_related("icp").order_by("-created_at", "-id")[:limit]
+
+
+def discovery_run_page(*, cursor: str | None, limit: int) -> tuple[list[DiscoveryRun], str | None]:
+    """The organisation's discovery runs, newest first. Raises InvalidCursor for a bad cursor."""
+    return keyset_page(
+        DiscoveryRun.objects.all(),
+        sort_expr=F("created_at"),
+        sort="created_at",
+        descending=True,
+        cursor=cursor,
+        limit=limit,
+    )
