@@ -1,4 +1,4 @@
-"""Sequencing on top of outreach: campaigns, their steps and A/B variants, and enrollments (prospect × campaign).
+"""Sequencing on top of outreach: campaigns, their steps and A/B variants, and enrollments (prospect x campaign).
 
 An enrollment moves through its campaign's steps. At each step the scheduler creates exactly one outreach Message,
 keyed `enrollment:<id>:step:<step id>`, then waits (`current_message` set, `next_send_at` empty) until outreach has
@@ -67,7 +67,9 @@ class Campaign(OrgOwned):
     # New prospects starting the sequence per day (by the campaign timezone's date); 0 = no cap.
     daily_new_limit = models.PositiveIntegerField(default=50)
 
-    stop_on = ArrayField(models.CharField(max_length=20, choices=StopRule.choices), default=_default_stop_rules)
+    stop_on = ArrayField(
+        models.CharField(max_length=20, choices=StopRule.choices), default=_default_stop_rules
+    )
     stop_company = models.BooleanField(default=False, help_text="A reply stops everyone at the same company.")
     exclusive = models.BooleanField(default=True, help_text="Skip prospects active in another campaign.")
     review_required = models.BooleanField(default=False)
