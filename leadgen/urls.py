@@ -37,6 +37,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("prospects.urls")),
+    path("", include("outreach.urls")),
     path("campaigns/", _coming("Campaigns", "campaigns"), name="campaign_list"),
     path("inbox/", _coming("Inbox", "inbox"), name="inbox"),
     path("analytics/", _coming("Analytics", "analytics"), name="analytics"),

@@ -80,6 +80,12 @@ class Mailbox(OrgOwned):
     warmup_increment = models.PositiveIntegerField(default=0)
     warmup_started_on = models.DateField(null=True, blank=True)
 
+    # Optional DKIM signing of SMTP mail (ESPs sign themselves): selector, private key (PEM), signing domain
+    # (empty: the From domain).
+    dkim_selector = models.CharField(max_length=63, blank=True)
+    dkim_private_key = EncryptedTextField(blank=True)
+    dkim_domain = models.CharField(max_length=255, blank=True)
+
     status = models.CharField(max_length=10, choices=MailboxStatus.choices, default=MailboxStatus.ACTIVE)
     paused_reason = models.TextField(blank=True)
     # The earliest moment the next message may leave: moved forward by a conditional UPDATE at every send, which is
@@ -153,6 +159,9 @@ class Message(OrgOwned):
     queued_at = models.DateTimeField(null=True, blank=True)
     # When a worker claimed it (queued → sending); the crash sweeper compares against this.
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # When the mailbox's pacing gate granted this message a send slot, committed right before the SMTP call: what
+    # the daily limit counts, and how the crash sweeper knows whether the call may have happened.
+    slot_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     # What the server answered (SMTP reply or ESP message id), kept as evidence for `sent`.
     provider_response = models.TextField(blank=True)
@@ -168,7 +177,7 @@ class Message(OrgOwned):
             models.Index(fields=["org", "status", "-created_at"], name="message_org_status"),
             models.Index(fields=["org", "prospect", "-created_at"], name="message_org_prospect"),
             models.Index(fields=["org", "campaign_id", "-created_at"], name="message_org_campaign"),
-            models.Index(fields=["org", "mailbox", "sent_at"], name="message_org_mailbox_sent"),
+            models.Index(fields=["org", "mailbox", "slot_at"], name="message_org_mailbox_slot"),
             models.Index(fields=["org", "message_id"], name="message_org_message_id"),
             models.Index(fields=["org", "-created_at", "-id"], name="message_org_created"),
             models.Index(fields=["org", "unsubscribed_at"], name="message_org_unsubscribed"),
