@@ -1,0 +1,1 @@
+"""Composing emails: user-written templates rendered safely, and grounded AI drafts (see `drafts`)."""
