@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from outreach.compose.templates import TemplateRenderError, template_compile
-from outreach.models import Mailbox, Message
+from outreach.models import Mailbox, Message, MessageStatus
 from prospects.models import ICP
 from prospects.timezones import is_valid_timezone
 
@@ -66,6 +66,7 @@ CAMPAIGN_FIELDS = (
     "entry_stages",
     "entry_tags",
 )
+PAUSED_HOLD = "The campaign is paused."
 MAX_STEPS = 20
 MAX_VARIANTS = 5
 
@@ -302,7 +303,18 @@ def campaign_resume(*, campaign: Campaign) -> Campaign:
             f"Only a paused campaign can be resumed; this one is {campaign.get_status_display()}."
         )
     enrollment_reschedule_unstarted(campaign=campaign)
+    _release_paused_messages(campaign)
     return campaign
+
+
+def _release_paused_messages(campaign: Campaign) -> None:
+    """Messages the guard held while the campaign was paused become due again now (the guard then holds any that
+    fall outside the recipient's window). Still queued, the same rows: nothing is made or sent twice.
+    Outreach has no reschedule service yet, so this is one conditional UPDATE on queued rows (see the report)."""
+    now = timezone.now()
+    Message.objects.filter(
+        campaign_id=campaign.pk, status=MessageStatus.QUEUED, hold_reason=PAUSED_HOLD, scheduled_at__gt=now
+    ).update(scheduled_at=now, updated_at=now)
 
 
 def campaign_archive(*, campaign: Campaign) -> Campaign:
@@ -357,7 +369,7 @@ def enrollment_send_guard(message: Message) -> str | None:
 def _campaign_reason(enrollment: Enrollment) -> str | None:
     campaign = enrollment.campaign
     if campaign.status == CampaignStatus.PAUSED:
-        return _hold("The campaign is paused.", 600)
+        return _hold(PAUSED_HOLD, 600)
     if campaign.status != CampaignStatus.ACTIVE:
         return f"The campaign is {campaign.get_status_display().lower()}."
     return None
