@@ -129,8 +129,9 @@ def _mount() -> None:
     from prospects.api import router as prospects_router
     from prospects.discovery_api import router as discovery_router
     from prospects.icp_api import router as icp_router
+    from outreach.api import router as outreach_router
 
-    for router in (accounts_router, prospects_router, icp_router, discovery_router):
+    for router in (accounts_router, prospects_router, icp_router, discovery_router, outreach_router):
         api.add_router("", router)
 
 

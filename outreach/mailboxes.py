@@ -90,8 +90,11 @@ class GuardedIMAP(imaplib.IMAP4):
         return transport.vetted_connection(self.host, self.port, timeout)
 
 
-class GuardedIMAPSSL(imaplib.IMAP4_SSL, GuardedIMAP):
-    """IMAP4_SSL wraps the vetted socket of GuardedIMAP."""
+class GuardedIMAPSSL(imaplib.IMAP4_SSL):
+    # IMAP4_SSL calls IMAP4._create_socket by name (not through super()), so the wrapping is repeated here.
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        sock = transport.vetted_connection(self.host, self.port, timeout)
+        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
 
 
 def smtp_check(*, mailbox: Mailbox) -> Check:

@@ -174,12 +174,12 @@ class Message(OrgOwned):
             models.UniqueConstraint(fields=["org", "send_key"], name="message_unique_send_key_per_org"),
         ]
         indexes = [
-            models.Index(fields=["org", "status", "-created_at"], name="message_org_status"),
-            models.Index(fields=["org", "prospect", "-created_at"], name="message_org_prospect"),
-            models.Index(fields=["org", "campaign_id", "-created_at"], name="message_org_campaign"),
+            models.Index(fields=["org", "status", "-id"], name="message_org_status"),
+            models.Index(fields=["org", "prospect", "-id"], name="message_org_prospect"),
+            models.Index(fields=["org", "campaign_id", "-id"], name="message_org_campaign"),
             models.Index(fields=["org", "mailbox", "slot_at"], name="message_org_mailbox_slot"),
             models.Index(fields=["org", "message_id"], name="message_org_message_id"),
-            models.Index(fields=["org", "-created_at", "-id"], name="message_org_created"),
+            models.Index(fields=["org", "-id"], name="message_org_newest"),
             models.Index(fields=["org", "unsubscribed_at"], name="message_org_unsubscribed"),
             # The beat dispatcher's query across every org: queued and due now. Partial, so it stays small.
             models.Index(fields=["scheduled_at"], condition=Q(status="queued"), name="message_queued_due"),

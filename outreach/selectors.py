@@ -12,7 +12,7 @@ from .models import Mailbox, Message, Unsubscribe
 def messages_filter(
     *, campaign_id: int | None = None, prospect_id: int | None = None, status: str | None = None
 ) -> QuerySet[Message]:
-    """The current organisation's messages, newest first, optionally by campaign, prospect and status."""
+    """The current organisation's messages, newest first (by id: keyset pages), optionally by campaign, prospect and status."""
     qs = Message.objects.select_related("mailbox")
     if campaign_id is not None:
         qs = qs.filter(campaign_id=campaign_id)
@@ -20,7 +20,7 @@ def messages_filter(
         qs = qs.filter(prospect_id=prospect_id)
     if status:
         qs = qs.filter(status=status)
-    return qs.order_by("-created_at", "-id")
+    return qs.order_by("-id")
 
 
 def mailboxes_list() -> QuerySet[Mailbox]:

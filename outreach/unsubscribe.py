@@ -17,6 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from leadgen.tenancy import org_scope
+
 from .models import Message, Unsubscribe
 
 if TYPE_CHECKING:
@@ -96,7 +98,7 @@ def message_unsubscribe(*, message: Message, method: str, actor: User | None = N
     """
     from prospects.services import suppression_add
 
-    with transaction.atomic():
+    with org_scope(message.org_id), transaction.atomic():
         first = bool(
             Message.objects.unscoped()
             .filter(pk=message.pk, unsubscribed_at__isnull=True)

@@ -6,7 +6,7 @@ from . import views
 
 urlpatterns: list = [
     # Public, recipient-facing: keyed by a signed token, never by an id.
-    path("u/<str:token>/", views.unsubscribe, name="outreach_unsubscribe"),
+    path("u/<str:unsubscribe_token>/", views.unsubscribe, name="outreach_unsubscribe"),
     path("settings/mailboxes/", views.mailbox_list, name="mailbox_list"),
     path("settings/mailboxes/new/", views.mailbox_new, name="mailbox_new"),
     path("settings/mailboxes/<int:mailbox_id>/", views.mailbox_detail, name="mailbox_detail"),

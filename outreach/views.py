@@ -136,9 +136,9 @@ def prospect_messages(request: OrgRequest, prospect_id: int) -> HttpResponse:
 @csrf_exempt  # RFC 8058 one-click POSTs come from mail providers, which cannot carry a CSRF token.
 @xframe_options_deny
 @require_http_methods(["GET", "POST"])
-def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+def unsubscribe(request: HttpRequest, unsubscribe_token: str) -> HttpResponse:
     """GET shows a button and never unsubscribes (scanners follow links); a POST unsubscribes at once."""
-    message = unsubscribing.message_for_token(token)
+    message = unsubscribing.message_for_token(unsubscribe_token)
     if message is None:
         return render(request, "outreach/unsubscribe.html", {"state": "invalid"}, status=404)
     if request.method == "POST":
@@ -146,4 +146,6 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         unsubscribing.message_unsubscribe(message=message, method="one-click" if one_click else "page")
         return render(request, "outreach/unsubscribe.html", {"state": "done", "message": message})
     state = "done" if message.unsubscribed_at else "confirm"
-    return render(request, "outreach/unsubscribe.html", {"state": state, "message": message, "token": token})
+    return render(
+        request, "outreach/unsubscribe.html", {"state": state, "message": message, "token": unsubscribe_token}
+    )

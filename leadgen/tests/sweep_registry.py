@@ -143,3 +143,24 @@ def _discovery_run(tenant: Any) -> tuple[Any, str]:
 
 register("webhook_endpoint_id", _webhook_endpoint)
 register("discovery_run_id", _discovery_run)
+
+
+def _mailbox(tenant: Any) -> tuple[Any, str]:
+    from outreach.tests.factories import MailboxFactory
+
+    mailbox = MailboxFactory(org=tenant.org, name=f"Sweepbox {tenant.org.slug}")
+    return mailbox.pk, mailbox.name
+
+
+def _message(tenant: Any) -> tuple[Any, str]:
+    from outreach.models import MessageStatus
+    from outreach.tests.factories import MailboxFactory, MessageFactory
+
+    mailbox = MailboxFactory(org=tenant.org)
+    message = MessageFactory(mailbox=mailbox, status=MessageStatus.DRAFT, subject=f"Sweepmail {tenant.org.slug}")
+    return message.pk, message.subject
+
+
+register("mailbox_id", _mailbox)
+register("message_id", _message)
+PUBLIC_KWARGS["unsubscribe_token"] = "signed per-message unsubscribe tokens, tested in outreach/tests/test_unsubscribe.py"
