@@ -132,7 +132,14 @@ def _mount() -> None:
     from prospects.discovery_api import router as discovery_router
     from prospects.icp_api import router as icp_router
 
-    for router in (accounts_router, prospects_router, icp_router, discovery_router, outreach_router, campaigns_router):
+    for router in (
+        accounts_router,
+        prospects_router,
+        icp_router,
+        discovery_router,
+        outreach_router,
+        campaigns_router,
+    ):
         api.add_router("", router)
 
 
