@@ -214,3 +214,74 @@ class Unsubscribe(OrgOwned):
 
     def __str__(self) -> str:
         return self.email
+
+
+# --- composing (outreach.compose) -------------------------------------------------------------------------------
+
+
+def default_banned_phrases() -> list[str]:
+    return [
+        "I hope this finds you well",
+        "I hope this email finds you well",
+        "I came across your profile",
+        "I hope you're doing well",
+        "Just checking in",
+        "J'espère que vous allez bien",
+        "Ich hoffe, es geht Ihnen gut",
+        "Espero que se encuentre bien",
+    ]
+
+
+class DraftLocale(models.TextChoices):
+    EN = "en", "English"
+    FR = "fr", "French"
+    DE = "de", "German"
+    ES = "es", "Spanish"
+
+
+class OutreachSettings(OrgOwned):
+    """Per-organisation drafting settings: what the sender offers, phrases drafts never use, the default locale."""
+
+    value_proposition = models.TextField(blank=True)
+    banned_phrases = models.JSONField(default=default_banned_phrases, blank=True)
+    default_locale = models.CharField(max_length=5, choices=DraftLocale.choices, default=DraftLocale.EN)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org"], name="outreachsettings_one_per_org")]
+
+    def __str__(self) -> str:
+        return f"outreach settings of {self.org_id}"
+
+
+class ComposedDraft(OrgOwned):
+    """One LLM draft: the cache of its inputs' hash, and the record of the tokens and cost it spent.
+
+    `reusable` is False for a call whose provider failed: its spend is recorded, its text never served again.
+    """
+
+    prospect = models.ForeignKey("prospects.Prospect", on_delete=models.CASCADE, related_name="+")
+    input_hash = models.CharField(max_length=64)
+    reusable = models.BooleanField(default=True)
+    provider = models.CharField(max_length=60)
+    model = models.CharField(max_length=100, blank=True)
+    prompt_version = models.CharField(max_length=40, blank=True)
+    locale = models.CharField(max_length=5)
+    mode = models.CharField(max_length=20)
+    subject = models.CharField(max_length=500, blank=True)
+    body = models.TextField(blank=True)
+    notes = models.JSONField(default=dict, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=10, decimal_places=6, default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["org", "input_hash"], name="composeddraft_org_hash"),
+            models.Index(fields=["org", "created_at"], name="composeddraft_org_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"draft {self.input_hash[:12]} ({self.provider})"
