@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.template.base import Node, VariableNode
@@ -46,7 +46,7 @@ class Rendered:
 
 class _EmailEngine(Engine):
     # Engine always prepends these (defaulttags, defaultfilters, loader_tags); an email template gets none of them.
-    default_builtins: list[str] = []
+    default_builtins: ClassVar[list[str]] = []
 
 
 def _engine(*, html: bool) -> Engine:

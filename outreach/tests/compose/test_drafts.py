@@ -422,3 +422,23 @@ def test_banned_phrases_are_the_orgs_own(tenant: Tenant, fake_openai: FakeOpenAI
     assert draft.fell_back and draft.rejected[0] == "draft 1: Banned phrase used: “platform is used”."
     system, _ = _messages(fake_openai)
     assert '["platform is used"]' in system
+
+
+@pytest.mark.django_db
+def test_dropped_claims_add_up_per_campaign(tenant: Tenant, other_tenant: Tenant, no_key: None) -> None:
+    from outreach.compose import campaign_dropped_claims
+    from outreach.tests.factories import MailboxFactory, MessageFactory
+
+    mailbox = MailboxFactory(org=tenant.org)
+    for campaign_id, dropped in ((7, 2), (7, 1), (8, 0)):
+        MessageFactory(
+            mailbox=mailbox,
+            campaign_id=campaign_id,
+            draft_notes=Draft("s", "b", "x", dropped_claims=dropped).notes(),
+        )
+    MessageFactory(mailbox=mailbox, campaign_id=7)  # no AI draft
+    MessageFactory(
+        mailbox=MailboxFactory(org=other_tenant.org), campaign_id=7, draft_notes={"dropped_claims": 50}
+    )
+    with tenant.scope():
+        assert campaign_dropped_claims(campaign_ids=[7, 8, 9]) == {7: 3, 8: 0}
