@@ -38,7 +38,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("prospects.urls")),
     path("", include("outreach.urls")),
-    path("campaigns/", _coming("Campaigns", "campaigns"), name="campaign_list"),
+    path("", include("campaigns.urls")),
     path("inbox/", _coming("Inbox", "inbox"), name="inbox"),
     path("analytics/", _coming("Analytics", "analytics"), name="analytics"),
     path("admin/", admin.site.urls),
