@@ -42,7 +42,7 @@ from .grounding import Citable, citables, numbers_in, screen_sentences
 from .locales import locale_for, phrasebook
 from .org_settings import outreach_settings_get
 from .rules import RULES_VERSION, RuleContext, rules_broken
-from .templates import TemplateRenderError, template_compile, template_context, template_render
+from .templates import TemplateRenderError, template_context, template_render
 
 logger = logging.getLogger(__name__)
 
@@ -559,7 +559,6 @@ def draft_compose(
     kept = prospect_kept_hooks(prospect=prospect) if hooks is None else hooks
     context = template_context(prospect=prospect, mailbox=None, hooks=kept, sender=sender_context)
     try:
-        template_compile(body_template)
         subject = template_render(subject_template, context)
         body = template_render(body_template, context, allow_empty=AI_SLOTS)
     except TemplateRenderError as exc:

@@ -442,3 +442,21 @@ def test_dropped_claims_add_up_per_campaign(tenant: Tenant, other_tenant: Tenant
     )
     with tenant.scope():
         assert campaign_dropped_claims(campaign_ids=[7, 8, 9]) == {7: 3, 8: 0}
+
+
+@pytest.mark.django_db
+def test_without_an_opening_slot_the_line_goes_after_the_greeting(tenant: Tenant, no_key: None) -> None:
+    body = BODY.replace("{{ opening_line }}\n\n", "")
+    draft = _compose(tenant, _prospect(tenant), body_template=body)
+    assert draft.body.startswith(
+        f"Hi Ada,\n\nAda, I read this on Cloudstack's website: “{QUOTE}”.\n\nWe help"
+    )
+    assert draft.rules_broken == []
+
+
+@pytest.mark.django_db
+def test_the_orgs_default_locale_decides_when_the_country_does_not(tenant: Tenant, no_key: None) -> None:
+    with tenant.scope():
+        outreach_settings_update(org_id=tenant.org.pk, default_locale="fr")
+    swiss = _prospect(tenant, location="Genève, Suisse", email="ada@cloudstack.ch")
+    assert _compose(tenant, swiss).locale == "fr"
