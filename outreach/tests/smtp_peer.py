@@ -24,6 +24,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    at: float = 0.0
 
     @property
     def message(self) -> EmailMessage:
@@ -36,10 +37,13 @@ class PeerHandler:
     data_delay: float = 0.0
     data_reply: str = "250 2.0.0 Ok: queued"
     lock: threading.Lock = field(default_factory=threading.Lock)
+    in_data: int = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.data_delay:
+            self.in_data += 1
             await asyncio.sleep(self.data_delay)
+            self.in_data -= 1
         if self.data_reply.startswith("250"):
             with self.lock:
                 self.received.append(
@@ -47,6 +51,7 @@ class PeerHandler:
                         envelope.mail_from,
                         list(envelope.rcpt_tos),
                         envelope.original_content or envelope.content,
+                        time.monotonic(),
                     )
                 )
         return self.data_reply
