@@ -1,7 +1,8 @@
 """The push half of the scheduler: due enrollments become outreach Messages.
 
 `due_claim` takes a batch of due enrollments across every organisation in one statement (`FOR UPDATE SKIP LOCKED`
-inside an UPDATE that sets a lease), so two beat runs or two workers never take the same row; a run that crashes
+inside an UPDATE that sets a lease; `= ANY(ARRAY(...))` so the outer UPDATE looks rows up by primary key instead
+of hashing the whole table), so two beat runs or two workers never take the same row; a run that crashes
 leaves leases that expire. `enrollment_prepare` then renders the current step's variant for the prospect and asks
 outreach for the message with the send key `enrollment:<id>:step:<step id>`: a second ask (a crash between the
 message and the enrollment update, a retried task) returns the same message, so a step can never be sent twice.
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 _CLAIM_SQL = """
 UPDATE campaigns_enrollment AS e SET claimed_until = %(lease)s
-WHERE e.id IN (
+WHERE e.id = ANY(ARRAY(
     SELECT d.id FROM campaigns_enrollment AS d
     JOIN campaigns_campaign AS c ON c.id = d.campaign_id
     WHERE d.state = 'active' AND d.next_send_at IS NOT NULL AND d.next_send_at <= %(horizon)s
@@ -43,7 +44,7 @@ WHERE e.id IN (
     ORDER BY d.next_send_at
     LIMIT %(batch)s
     FOR UPDATE OF d SKIP LOCKED
-)
+))
 RETURNING e.id, e.org_id
 """
 
