@@ -36,7 +36,7 @@ from pydantic import BaseModel
 from leadgen.ai.errors import AIError
 from leadgen.ai.llm import LLMConfig, LLMResult, Prompt, PromptRegistry, complete_json
 from outreach.models import ComposedDraft
-from prospects.models import PipelineSettings, Qualification
+from prospects.models import PipelineSettings, Prospect, Qualification
 
 from .grounding import Citable, citables, numbers_in, screen_sentences
 from .locales import locale_for, phrasebook
@@ -95,7 +95,7 @@ class Draft:
 # --- inputs -----------------------------------------------------------------------------------------------------
 
 
-def prospect_kept_hooks(*, prospect: Any) -> list[dict[str, Any]]:
+def prospect_kept_hooks(*, prospect: Prospect) -> list[dict[str, Any]]:
     """The prospect's kept hooks, from its best qualification first, without repeats."""
     rows = Qualification.objects.filter(prospect=prospect, icp__is_active=True).order_by("-score", "icp_id")
     ordered = sorted(rows.values_list("icp_id", "hooks"), key=lambda row: row[0] != prospect.icp_id)
@@ -539,7 +539,7 @@ def _missing_reason(missing: list[str]) -> str:
 
 def draft_compose(
     *,
-    prospect: Any,
+    prospect: Prospect,
     subject_template: str,
     body_template: str,
     sender_context: Mapping[str, str],

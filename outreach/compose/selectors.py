@@ -20,4 +20,4 @@ def campaign_dropped_claims(*, campaign_ids: Iterable[int]) -> dict[int, int]:
         .annotate(total=Sum("dropped"))
         .values_list("campaign_id", "total")
     )
-    return {campaign_id: total or 0 for campaign_id, total in rows}
+    return {campaign_id: total or 0 for campaign_id, total in rows if campaign_id is not None}
