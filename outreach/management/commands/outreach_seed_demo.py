@@ -26,7 +26,7 @@ class Command(BaseCommand):
             self.stdout.write("[leadgen] no demo organisation or no SMTP sink: demo mailbox skipped")
             return
         with org_scope(org):
-            mailbox, created = Mailbox.objects.update_or_create(
+            _mailbox, created = Mailbox.objects.update_or_create(
                 org=org,
                 name=DEMO_MAILBOX,
                 defaults={
