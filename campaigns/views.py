@@ -197,11 +197,11 @@ def campaign_preview(request: OrgRequest, campaign_id: int) -> HttpResponse:
         data = template_context(
             prospect=prospect, mailbox=mailbox, hooks=kept_hooks(prospect, campaign.icp_id)
         )
-        # The button posts one variant's fields under their editor names (step-<i>-variant-<j>-subject/body).
-        fields = {key.rsplit("-", 1)[-1]: value for key, value in request.POST.items() if "-variant-" in key}
+        # The button posts the whole editor and names its variant ("step-<i>-variant-<j>").
+        prefix = request.POST.get("variant", "step-0-variant-0")
         try:
-            subject = template_render(fields.get("subject", ""), data)
-            body = template_render(fields.get("body", ""), data)
+            subject = template_render(request.POST.get(f"{prefix}-subject", ""), data)
+            body = template_render(request.POST.get(f"{prefix}-body", ""), data)
         except TemplateRenderError as exc:
             context["error"] = str(exc)
         else:

@@ -86,15 +86,18 @@ def test_live_preview_renders_for_the_chosen_prospect_and_names_empty_variables(
     ada = ProspectFactory(org=tenant.org, first_name="Ada", last_name=XSS)
     nameless = ProspectFactory(org=tenant.org, first_name="")
     url = reverse("campaign_preview", args=[campaign.pk])
+    # The whole editor is posted; the button names its variant.
     fields = {
-        "step-0-variant-0-subject": "Hi {{ first_name }}",
-        "step-0-variant-0-body": "Dear {{ full_name }}",
+        "variant": "step-0-variant-1",
+        "step-0-variant-0-subject": "Other variant",
+        "step-0-variant-1-subject": "Hi {{ first_name }}",
+        "step-0-variant-1-body": "Dear {{ full_name }}",
     }
     body = _html(tenant.member_client.post(url, {**fields, "prospect": ada.pk}, HTTP_HX_REQUEST="true"))
     assert "Hi Ada" in body and "<html" not in body and XSS not in body
     held = _html(tenant.member_client.post(url, {**fields, "prospect": nameless.pk}, HTTP_HX_REQUEST="true"))
     assert "would be held" in held and "first_name" in held
-    evil = {**fields, "step-0-variant-0-body": "{% load static %}"}
+    evil = {**fields, "step-0-variant-1-body": "{% load static %}"}
     assert "not available" in _html(tenant.member_client.post(url, {**evil, "prospect": ada.pk}))
 
 
