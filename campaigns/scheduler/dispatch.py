@@ -128,20 +128,21 @@ def render_step(
 def _ai_draft(
     enrollment: Enrollment, step: Step, variant: Variant, context: dict[str, Any], plain: Prepared
 ) -> Prepared:
-    from outreach.compose import draft_compose  # drafts' module; see the report if it is not there yet
+    from outreach.compose import draft_compose
 
     draft = draft_compose(
         prospect=enrollment.prospect,
         subject_template=variant.subject or plain.subject,
         body_template=variant.body,
         sender_context=context["sender"],
-        mode=step.ai_mode,
+        mode=step.ai_mode,  # type: ignore[arg-type]
+        hooks=kept_hooks(enrollment.prospect, enrollment.campaign.icp_id),
     )
-    notes = {
-        key: getattr(draft, key)
-        for key in ("model", "rules_broken", "regenerated", "fell_back", "dropped_claims", "tokens", "cost")
-        if hasattr(draft, key)
-    }
+    if draft.hold_reason:
+        raise Hold(draft.hold_reason)
+    keys = ("model", "prompt_version", "locale", "rules_broken", "rejected", "regenerated", "fell_back")
+    keys += ("dropped_claims", "dropped", "input_tokens", "output_tokens", "cost_usd", "cache_key", "cached")
+    notes = {key: getattr(draft, key) for key in keys if hasattr(draft, key)}
     extra = {
         "ai_subject": draft.subject,
         "ai_body": draft.body,

@@ -165,3 +165,16 @@ def test_pausing_holds_queued_mail_and_resuming_sends_each_step_once(tenant: Ten
     tick()
     assert _send_due(tenant) == []
     assert sorted(r.rcpt_tos[0] for r in peer.received) == sorted(p.email for p in people)
+
+
+@pytest.mark.django_db
+def test_an_ai_step_keeps_the_ai_text_and_records_the_provider(tenant: Tenant, peer: SmtpPeer) -> None:
+    campaign, _, _ = _setup(tenant, peer, steps=1, review_required=True)
+    with tenant.scope():
+        campaign.steps.update(ai_personalise=True)
+    assert dispatch_run()["created"] == 1
+    with tenant.scope():
+        message = Message.objects.get()
+    assert message.status == MessageStatus.DRAFT
+    assert message.draft_provider in {"rules", "template"} and message.ai_body == message.body_text
+    assert "{{" not in message.body_text and "fell_back" in message.draft_notes
