@@ -97,8 +97,17 @@ def campaign_messages(*, campaign: Campaign, limit: int = 200) -> list[Message]:
 
 
 def prospect_campaigns(*, prospect: Any) -> list[Enrollment]:
+    """Every enrollment of one prospect, newest first, each with `step_total` (its campaign's step count)."""
+    step_total = Subquery(
+        Step.objects.filter(campaign_id=OuterRef("campaign_id"))
+        .order_by()
+        .values("campaign_id")
+        .annotate(n=Count("id"))
+        .values("n")[:1]
+    )
     return list(
         Enrollment.objects.filter(prospect=prospect)
-        .select_related("campaign", "current_step")
-        .order_by("-enrolled_at")
+        .select_related("campaign", "current_step", "current_message")
+        .annotate(step_total=Coalesce(step_total, 0))
+        .order_by("-enrolled_at", "-id")
     )

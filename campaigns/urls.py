@@ -18,6 +18,7 @@ urlpatterns = [
         views.enrollment_action,
         name="enrollment_action",
     ),
+    path("prospects/<int:prospect_id>/campaigns/", views.prospect_campaigns, name="prospect_campaigns"),
     path("campaigns/<int:campaign_id>/review/", views.review_queue, name="campaign_review"),
     *(
         path(

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import OrgRequest, member_required
 from leadgen.tenancy import get_for_org
 from outreach.compose.templates import TemplateRenderError, template_context, template_render
-from outreach.models import Mailbox, Message
+from outreach.models import Mailbox, Message, MessageStatus
 from outreach.services import MessageStateError, message_edit, message_reject
 from prospects.models import Prospect
 
@@ -260,6 +260,29 @@ def enrollment_action(request: OrgRequest, campaign_id: int, enrollment_id: int)
         enrollment_stop(enrollment=enrollment, reason=StopReason.REMOVED)
         messages.success(request, "Removed from the campaign.")
     return redirect("campaign_enrollments", campaign_id=campaign.pk)
+
+
+# --- a prospect's campaigns (the prospect page loads this with HTMX) ------------------------------------------------
+
+
+PENDING = (MessageStatus.DRAFT, MessageStatus.APPROVED, MessageStatus.QUEUED, MessageStatus.SENDING)
+
+
+@member_required
+@require_GET
+def prospect_campaigns(request: OrgRequest, prospect_id: int) -> HttpResponse:
+    """Every campaign the prospect is in: state, step, the next email in the recipient's own time, why it stopped."""
+    prospect = get_for_org(Prospect, pk=prospect_id)
+    rows = selectors.prospect_campaigns(prospect=prospect)
+    for row in rows:
+        row.reason_text = _reason(row)  # type: ignore[attr-defined]
+        pending = row.current_message
+        waiting = pending is not None and pending.status in PENDING
+        upcoming = row.next_send_at or (pending.scheduled_at if waiting and pending else None)
+        active = row.state == EnrollmentState.ACTIVE
+        row.next_at = upcoming if active else None  # type: ignore[attr-defined]
+        row.in_review = active and waiting and pending.status == MessageStatus.DRAFT  # type: ignore[attr-defined,union-attr]
+    return render(request, "campaigns/_prospect_campaigns.html", {"prospect": prospect, "rows": rows})
 
 
 # --- add to campaign (from the prospect list) --------------------------------------------------------------------
