@@ -11,7 +11,7 @@ from conftest import Tenant
 from prospects.models import ICP
 from prospects.scoring.embedding import prospects_embed
 from prospects.tests.factories import CompanyFactory, ProspectFactory
-from prospects.tests.scoring.test_browser import log_in
+from prospects.tests.test_browser import log_in
 
 pytest_plugins = ["leadgen.tests.browser"]
 
