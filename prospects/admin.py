@@ -40,24 +40,24 @@ from prospects.models import (
 class ReadOnlyOrgAdmin(admin.ModelAdmin):
     """Every organisation's rows, newest first, org shown and filterable; nothing can be written here."""
 
-    list_select_related: tuple[str, ...] = ("org",)
     list_per_page = 50
     show_full_result_count = False  # COUNT(*) over millions of prospects on every page is not worth it
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        qs = self.model.objects.unscoped().select_related(*self.list_select_related)
+        related = self.list_select_related if isinstance(self.list_select_related, list | tuple) else ()
+        qs = self.model.objects.unscoped().select_related("org", *related)
         ordering = self.get_ordering(request)
         return qs.order_by(*ordering) if ordering else qs
 
-    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
         # Every field, shown read-only: no model form is built, so no foreign-key choice list queries a scoped
         # manager (which would refuse without an org in scope).
         excluded = set(self.exclude or ())
-        return [
+        return tuple(
             f.name for f in self.model._meta.concrete_fields if not f.primary_key and f.name not in excluded
-        ]
+        )
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
         return self.get_fields(request, obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -71,7 +71,11 @@ def _one_of_each(tenant: Tenant) -> dict[type, object]:
             LeadSourceSettings.objects.create(org=org, google_key="google_top_secret"),
             WebhookDelivery.objects.create(org=org, source=Source.META, dedupe_key=f"lead-{org.pk}"),
             WebhookMessage.objects.create(
-                org=org, endpoint=endpoint, event_type="prospect.qualified", message_id=f"msg_{org.pk}", payload={}
+                org=org,
+                endpoint=endpoint,
+                event_type="prospect.qualified",
+                message_id=f"msg_{org.pk}",
+                payload={},
             ),
             Notification.objects.create(org=org, kind="qualified", title="Ada is qualified"),
         ]
