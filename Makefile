@@ -26,7 +26,7 @@ browser:
 	  else echo "chromium not found and cannot be installed: browser tests will be skipped"; fi; }
 
 test: $(STAMP) browser
-	DJANGO_SETTINGS_MODULE=leadgen.settings.test $(PY) -m leadgen.embedded exec -- \
+	DJANGO_SETTINGS_MODULE=leadgen.settings.test $(PY) -m leadgen.embedded exec --test -- \
 	  $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -36,7 +36,7 @@ lint: $(STAMP)
 	  REDIS_URL=redis://localhost:6379/0 $(VENV)/bin/mypy .
 
 bench: $(STAMP)
-	$(PY) -m leadgen.embedded exec -- $(PY) bench/run.py $(BENCH)
+	$(PY) -m leadgen.embedded exec --test -- $(PY) bench/run.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) .data

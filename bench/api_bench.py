@@ -24,10 +24,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import list_bench
+from _fakedata import STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "api.json"
-STAGES = ["new", "enriched", "qualified", "disqualified", "contacted", "replied", "meeting", "won", "lost"]
 SEARCHES = ["lovelace", "hopper", "vp sales", "company123", "torvalds", "p4242"]
 
 

@@ -20,101 +20,28 @@ import sys
 import time
 from pathlib import Path
 
+from _fakedata import (
+    CITIES,
+    COMPANY_KINDS,
+    COMPANY_SIZES,
+    COMPANY_WORDS,
+    FIRST_NAMES,
+    INDUSTRIES,
+    LAST_NAMES,
+    TECHNOLOGIES,
+    TITLES,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "embed.json"
 
-FIRST = [
-    "Ada",
-    "Grace",
-    "Alan",
-    "Linus",
-    "Margaret",
-    "Ken",
-    "Barbara",
-    "Hedy",
-    "Edsger",
-    "Frances",
-    "Sophie",
-    "Raj",
-]
-LAST = [
-    "Lovelace",
-    "Hopper",
-    "Turing",
-    "Torvalds",
-    "Hamilton",
-    "Thompson",
-    "Liskov",
-    "Lamarr",
-    "Dijkstra",
-    "Allen",
-]
-TITLES = [
-    "VP of Sales",
-    "Head of Growth",
-    "Chief Technology Officer",
-    "Marketing Manager",
-    "Director of Operations",
-    "Founder & CEO",
-    "Procurement Lead",
-    "Senior Account Executive",
-    "Head of People",
-    "IT Director",
-]
-COMPANY_WORDS = [
-    "Acme",
-    "Northwind",
-    "Globex",
-    "Initech",
-    "Umbrella",
-    "Stark",
-    "Wayne",
-    "Hooli",
-    "Vandelay",
-    "Soylent",
-]
-COMPANY_KINDS = [
-    "Analytics",
-    "Logistics",
-    "Health",
-    "Software",
-    "Robotics",
-    "Payments",
-    "Foods",
-    "Energy",
-    "Labs",
-]
-INDUSTRIES = [
-    "software",
-    "fintech",
-    "healthcare",
-    "logistics",
-    "e-commerce",
-    "manufacturing",
-    "education",
-    "energy",
-]
-SIZES = ["1-10", "11-50", "51-200", "201-500", "501-1000", "1001-5000"]
-PLACES = [
-    "Berlin, Germany",
-    "London, UK",
-    "Austin, USA",
-    "Lisbon, Portugal",
-    "Paris, France",
-    "Toronto, Canada",
-]
-TECH = [
-    "Salesforce",
-    "HubSpot",
-    "Kubernetes",
-    "Postgres",
-    "React",
-    "Shopify",
-    "Stripe",
-    "Snowflake",
-    "AWS",
-    "Zendesk",
-]
+# Twelve first names, ten last names, ten titles, eight industries, six places: the shape of the texts is this
+# bench's; the values are the shared ones.
+FIRST = FIRST_NAMES[:12]
+LAST = LAST_NAMES[:10]
+PROFILE_TITLES = TITLES[:10]
+PROFILE_INDUSTRIES = INDUSTRIES[:8]
+PLACES = [f"{city}, {country}" for city, country in CITIES]
 
 
 def profile_texts(count: int, seed: int = 42) -> list[str]:
@@ -122,10 +49,10 @@ def profile_texts(count: int, seed: int = 42) -> list[str]:
     texts = []
     for _ in range(count):
         company = f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_KINDS)}"
-        tech = ", ".join(rng.sample(TECH, rng.randint(0, 4)))
+        tech = ", ".join(rng.sample(TECHNOLOGIES, rng.randint(0, 4)))
         text = (
-            f"{rng.choice(FIRST)} {rng.choice(LAST)}, {rng.choice(TITLES)} at {company}. "
-            f"Industry: {rng.choice(INDUSTRIES)}. Employees: {rng.choice(SIZES)}. Location: {rng.choice(PLACES)}."
+            f"{rng.choice(FIRST)} {rng.choice(LAST)}, {rng.choice(PROFILE_TITLES)} at {company}. "
+            f"Industry: {rng.choice(PROFILE_INDUSTRIES)}. Employees: {rng.choice(COMPANY_SIZES)}. Location: {rng.choice(PLACES)}."
         )
         if tech:
             text += f" Technologies: {tech}."

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from _db import prepare_database
+from _fakedata import CITIES, FIRST_NAMES, LAST_NAMES, SENIORITIES, TITLES
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "import.json"
@@ -39,46 +40,11 @@ HEADER = [
     "Country",
     "Seniority",
 ]
-FIRST = [
-    "Ada",
-    "Grace",
-    "Alan",
-    "Linus",
-    "Margaret",
-    "Ken",
-    "Barbara",
-    "Dennis",
-    "Frances",
-    "Edsger",
-    "Hedy",
-    "Tim",
-    "Radia",
-    "Donald",
-    "John",
-    "Sophie",
-]
-LAST = [
-    "Lovelace",
-    "Hopper",
-    "Turing",
-    "Torvalds",
-    "Hamilton",
-    "Thompson",
-    "Liskov",
-    "Ritchie",
-    "Allen",
-    "Dijkstra",
-    "Lamarr",
-    "Berners-Lee",
-]
-TITLES = ["CEO", "CTO", "VP Sales", "Head of Marketing", "Engineering Manager", "Founder", "Sales Director"]
-CITIES = [
-    ("London", "United Kingdom"),
-    ("Paris", "France"),
-    ("Berlin", "Germany"),
-    ("Austin", "United States"),
-]
-SENIORITY = ["c_suite", "vp", "director", "manager", "senior"]
+# Sixteen first names, twelve last names, seven titles, four cities.
+FIRST = FIRST_NAMES[:16]
+LAST = LAST_NAMES
+IMPORT_TITLES = TITLES[:7]
+IMPORT_CITIES = CITIES[:4]
 
 
 def generate(path: Path, rows: int, seed: int = 7) -> dict[str, int]:
@@ -108,20 +74,20 @@ def generate(path: Path, rows: int, seed: int = 7) -> dict[str, int]:
                 stats["short"] += 1
                 stats["rows"] += 1
                 continue
-            city, country = rng.choice(CITIES)
+            city, country = rng.choice(IMPORT_CITIES)
             writer.writerow(
                 [
                     first,
                     last,
                     email,
-                    rng.choice(TITLES),
+                    rng.choice(IMPORT_TITLES),
                     f"Company {company_no} Ltd",
                     f"https://www.{domain}/",
                     f"+1 555 {rng.randrange(10**7):07d}",
                     f"https://www.linkedin.com/in/{first.lower()}-{last.lower()}-{n}",
                     city,
                     country,
-                    rng.choice(SENIORITY),
+                    rng.choice(SENIORITIES),
                 ]
             )
             stats["rows"] += 1

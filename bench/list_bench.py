@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from _db import prepare_database
+from _fakedata import FIRST_NAMES, INDUSTRIES, LAST_NAME_HEADS, LAST_NAME_TAILS, STAGES, TITLES
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "list.json"
@@ -37,122 +38,6 @@ ORGS = 10
 COMPANIES_PER_ORG = 2_000
 BENCH_EMAIL = "bench-list@bench.test"
 
-FIRST = [
-    "Ada",
-    "Grace",
-    "Alan",
-    "Linus",
-    "Margaret",
-    "Ken",
-    "Barbara",
-    "Dennis",
-    "Frances",
-    "Edsger",
-    "Hedy",
-    "Tim",
-    "Radia",
-    "Donald",
-    "John",
-    "Sophie",
-    "Anita",
-    "Bjarne",
-    "Carol",
-    "Dana",
-    "Elena",
-    "Farid",
-    "Gita",
-    "Hiro",
-    "Ines",
-    "Jonas",
-    "Kira",
-    "Luis",
-    "Mona",
-    "Nils",
-    "Olga",
-    "Pavel",
-    "Quinn",
-    "Rosa",
-    "Sven",
-    "Tara",
-    "Umar",
-    "Vera",
-    "Wen",
-    "Xavier",
-    "Yara",
-    "Zoltan",
-    "Amir",
-    "Beatriz",
-    "Chen",
-    "Dmitri",
-    "Eva",
-    "Fatima",
-    "Gustav",
-    "Hana",
-]
-LAST_A = [
-    "Lo",
-    "Ho",
-    "Tu",
-    "Tor",
-    "Ham",
-    "Thom",
-    "Lis",
-    "Rit",
-    "Al",
-    "Dijk",
-    "Lam",
-    "Smi",
-    "Gar",
-    "Mar",
-    "Hen",
-    "Kow",
-    "Nak",
-    "Pet",
-    "Ros",
-    "Sch",
-    "Ber",
-    "Fer",
-    "Gon",
-    "Lin",
-    "Mul",
-]
-LAST_B = [
-    "velace",
-    "pper",
-    "ring",
-    "valds",
-    "ilton",
-    "pson",
-    "kov",
-    "chie",
-    "len",
-    "stra",
-    "arr",
-    "th",
-    "cia",
-    "tinez",
-    "dricks",
-    "alski",
-    "amura",
-    "rov",
-    "si",
-    "midt",
-]
-TITLES = [
-    "CEO",
-    "CTO",
-    "VP Sales",
-    "Head of Marketing",
-    "Engineering Manager",
-    "Founder",
-    "Sales Director",
-    "Account Executive",
-    "Operations Lead",
-    "Product Manager",
-    "Data Scientist",
-    "CFO",
-]
-STAGES = ["new", "enriched", "qualified", "disqualified", "contacted", "replied", "meeting", "won", "lost"]
 SEARCHES = ["lovelace", "hopper", "garcia", "company123", "p4242", "margaret", "vp sales", "dijkstra"]
 
 
@@ -233,14 +118,18 @@ def seed(rows: int, orgs: int = ORGS) -> None:
     user, _ = User.objects.get_or_create(email=BENCH_EMAIL)
     Membership.objects.unscoped().get_or_create(org_id=org_ids[0], user=user, defaults={"role": Role.OWNER})
 
-    company_params: dict[str, Any] = {"orgs": org_ids, "per_org": COMPANIES_PER_ORG}
+    company_params: dict[str, Any] = {
+        "orgs": org_ids,
+        "per_org": COMPANIES_PER_ORG,
+        "industries": INDUSTRIES[:5],
+    }
     company_columns, company_exprs = _column_values(
         Company,
         {
             "org_id": "o.org_id",
             "name": "'Company ' || k || ' Ltd'",
             "domain": "'company' || k || '.example'",
-            "industry": "(ARRAY['Software','Retail','Finance','Health','Logistics'])[(1 + k %% 5)::int]",
+            "industry": "(%(industries)s::text[])[1 + (k %% cardinality(%(industries)s::text[]))::int]",
             "employee_count": "(10 + (k * 37) %% 5000)",
             "created_at": "now() - make_interval(days => k %% 700)",
             "updated_at": "now()",
@@ -256,9 +145,9 @@ def seed(rows: int, orgs: int = ORGS) -> None:
 
     params: dict[str, Any] = {
         "orgs": org_ids,
-        "first": FIRST,
-        "last_a": LAST_A,
-        "last_b": LAST_B,
+        "first": FIRST_NAMES,
+        "last_a": LAST_NAME_HEADS,
+        "last_b": LAST_NAME_TAILS,
         "titles": TITLES,
         "stages": STAGES,
         "rows": rows,

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from _db import prepare_database
+from _fakedata import FIRST_NAMES, LAST_NAMES, OPS_TITLES
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "pipeline.json"
@@ -55,45 +56,9 @@ STEP_TASKS = {
     "prospects.routing.tasks.webhook_deliver_task": "webhook delivery",
     "prospects.routing.tasks.slack_notify_task": "slack",
 }
-TITLES = [
-    "VP Operations",
-    "Head of Operations",
-    "Director of Logistics",
-    "Operations Manager",
-    "Chief Operating Officer",
-    "Warehouse Supervisor",
-    "Marketing Manager",
-    "Software Engineer",
-    "Account Executive",
-    "Office Manager",
-]
-FIRST = [
-    "Ada",
-    "Grace",
-    "Alan",
-    "Linus",
-    "Margaret",
-    "Ken",
-    "Barbara",
-    "Hedy",
-    "Edsger",
-    "Frances",
-    "Raj",
-    "Mona",
-]
-LAST = [
-    "Lovelace",
-    "Hopper",
-    "Turing",
-    "Torvalds",
-    "Hamilton",
-    "Thompson",
-    "Liskov",
-    "Lamarr",
-    "Dijkstra",
-    "Allen",
-]
-
+# Twelve first names and ten last names (a name carries no fit signal); titles from OPS_TITLES.
+FIRST = FIRST_NAMES[:12]
+LAST = LAST_NAMES[:10]
 
 # --- fakes ---------------------------------------------------------------------------------------------------
 
@@ -293,7 +258,7 @@ def seed(
                     last_name=LAST[(index // len(FIRST)) % len(LAST)],
                     email=email,
                     email_normalized=email,
-                    title=TITLES[index % len(TITLES)],
+                    title=OPS_TITLES[index % len(OPS_TITLES)],
                     company=company,
                     company_name=company.name,
                     company_domain=company.domain,

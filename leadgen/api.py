@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
@@ -120,6 +121,13 @@ def on_domain_error(request: HttpRequest, exc: DjangoValidationError) -> HttpRes
         errors = error_items(exc)
         return error(request, 400, errors[0]["message"], "invalid", errors=errors)
     return error(request, 400, error_text(exc), "invalid")
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    # Bodies over the limit are refused by BodySizeLimitMiddleware; this is a multipart body whose fields other
+    # than files exceed it, found while parsing.
+    return error(request, 413, "The request body is too large.", "too_large")
 
 
 @api.exception_handler(Exception)

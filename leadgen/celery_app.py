@@ -14,6 +14,8 @@ app = Celery("leadgen")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in ("default", "enrich", "ai", "send", "events")]
 app.autodiscover_tasks()
+# Connects the task signals that count outcomes and durations per queue (served at /metrics).
+import leadgen.metrics  # noqa: E402, F401
 
 
 @worker_ready.connect

@@ -32,6 +32,7 @@ api_patterns, api_app, api_namespace = api.urls
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics, name="metrics"),
     path("dev/mail/", views.dev_mail, name="dev_mail"),
     path("api/v1/", include((_public(api_patterns), api_app), namespace=api_namespace)),
     path("accounts/", include("allauth.urls")),

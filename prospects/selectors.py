@@ -560,28 +560,21 @@ def saved_view_list(*, user: Any) -> list[SavedView]:
 # --- API lists ---------------------------------------------------------------------------------------------
 
 
+def newest_first_page(qs: QuerySet[Any], *, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+    """One page of `qs` by (created_at, id) descending, after `cursor`. Raises InvalidCursor for a bad cursor."""
+    return keyset_page(
+        qs, sort_expr=F("created_at"), sort="created_at", descending=True, cursor=cursor, limit=limit
+    )
+
+
 def note_page(*, prospect: Prospect, cursor: str | None, limit: int) -> tuple[list[Note], str | None]:
     """The prospect's notes, newest first. Raises InvalidCursor for a bad cursor."""
-    return keyset_page(
-        Note.objects.filter(prospect=prospect),
-        sort_expr=F("created_at"),
-        sort="created_at",
-        descending=True,
-        cursor=cursor,
-        limit=limit,
-    )
+    return newest_first_page(Note.objects.filter(prospect=prospect), cursor=cursor, limit=limit)
 
 
 def import_page(*, cursor: str | None, limit: int) -> tuple[list[Import], str | None]:
     """The organisation's imports, newest first. Raises InvalidCursor for a bad cursor."""
-    return keyset_page(
-        Import.objects.all(),
-        sort_expr=F("created_at"),
-        sort="created_at",
-        descending=True,
-        cursor=cursor,
-        limit=limit,
-    )
+    return newest_first_page(Import.objects.all(), cursor=cursor, limit=limit)
 
 
 def import_error_page(

@@ -79,13 +79,31 @@ def test_password_reset_by_email(client: Client) -> None:
     assert user.check_password("brand-new-passphrase-9")
 
 
-def test_dev_mail_page_lists_sink_messages(client: Client, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_dev_mail_page_lists_sink_messages(tenant, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "1.eml").write_bytes(
         b"Subject: Confirm <b>you</b>\r\nTo: a@example.test\r\nContent-Type: text/plain\r\n\r\nhello link\r\n"
     )
     settings.MAIL_SINK_DIR = str(tmp_path)
     settings.DEBUG = False
-    assert client.get(reverse("dev_mail")).status_code == 404
+    assert tenant.member_client.get(reverse("dev_mail")).status_code == 404
     settings.DEBUG = True
-    body = client.get(reverse("dev_mail")).content.decode()
+    body = tenant.member_client.get(reverse("dev_mail")).content.decode()
     assert "Confirm &lt;b&gt;you&lt;/b&gt;" in body and "hello link" in body
+
+
+def test_dev_mail_page_needs_a_login(tenant, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "1.eml").write_bytes(
+        b"Subject: Reset your password\r\nTo: a@example.test\r\n\r\nsecret link\r\n"
+    )
+    settings.MAIL_SINK_DIR = str(tmp_path)
+    settings.DEBUG = True
+    anonymous = Client().get(reverse("dev_mail"))
+    assert anonymous.status_code == 302 and reverse("account_login") in anonymous["Location"]
+    # Logged in but neither staff nor a member of any organisation: nothing.
+    outsider = Client()
+    outsider.force_login(UserFactory())
+    response = outsider.get(reverse("dev_mail"))
+    assert response.status_code == 404 and b"secret link" not in response.content
+    staff = Client()
+    staff.force_login(UserFactory(is_staff=True))
+    assert b"secret link" in staff.get(reverse("dev_mail")).content

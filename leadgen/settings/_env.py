@@ -99,3 +99,41 @@ def email(name: str = "EMAIL_URL") -> dict[str, Any]:
         return _env.email_url_config(value)
     except Exception as exc:
         raise ImproperlyConfigured(f"{name} is not a valid email URL: {exc}") from None
+
+
+POOL_MAX_SIZE_DEFAULT = 8
+POOL_MIN_SIZE_DEFAULT = 1
+
+
+def pool_sizes() -> tuple[int, int]:
+    """(min, max) connections of the per-process database pool; max 0 turns pooling off. Read here, not in
+    base.py, because `leadgen.embedded` sizes PostgreSQL's max_connections from the same numbers."""
+    max_size = integer("DATABASE_POOL_MAX_SIZE", POOL_MAX_SIZE_DEFAULT)
+    min_size = integer("DATABASE_POOL_MIN_SIZE", POOL_MIN_SIZE_DEFAULT)
+    if max_size < 0:
+        raise ImproperlyConfigured(f"DATABASE_POOL_MAX_SIZE must be 0 (no pool) or more, got {max_size}")
+    if max_size and not 0 <= min_size <= max_size:
+        raise ImproperlyConfigured(
+            f"DATABASE_POOL_MIN_SIZE must be between 0 and DATABASE_POOL_MAX_SIZE ({max_size}), got {min_size}"
+        )
+    return min_size, max_size
+
+
+def networks(name: str) -> list[str]:
+    """Comma-separated IP addresses or CIDR networks, normalised (`10.0.0.0/8`, `2001:db8::1`)."""
+    import ipaddress
+
+    result = []
+    for item in listing(name, []):
+        try:
+            result.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP address or network") from None
+    return result
+
+
+def choice(name: str, default: str, choices: set[str]) -> str:
+    value = string(name, default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(sorted(choices))}, got {value!r}")
+    return value

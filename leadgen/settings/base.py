@@ -13,6 +13,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 SECRET_KEY = _env.string("SECRET_KEY", "insecure-local-only-key-change-me-0123456789abcdefghijklmnop")
 DEBUG = _env.boolean("DEBUG", False)
 ALLOWED_HOSTS = _env.listing("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+# Proxies in front of the app that append to X-Forwarded-For (leadgen.clientip); 0 ignores the header.
+TRUSTED_PROXY_COUNT = _env.integer("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(f"TRUSTED_PROXY_COUNT must be 0 or more, got {TRUSTED_PROXY_COUNT}")
 CSRF_TRUSTED_ORIGINS = _env.listing("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = _env.string("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
@@ -41,8 +45,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "leadgen.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the request: 413 over the size limits, then text PostgreSQL can store.
+    "leadgen.middleware.BodySizeLimitMiddleware",
+    "leadgen.middleware.CleanTextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -77,7 +85,22 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": _env.database()}
-DATABASES["default"]["CONN_MAX_AGE"] = _env.integer("DATABASE_CONN_MAX_AGE", 60)
+# One psycopg pool per process, shared by its threads (Django 5.2): a threaded server or a worker's enrichment
+# threads can no longer open one connection each and exhaust PostgreSQL's max_connections. A pool needs
+# CONN_MAX_AGE 0 (a connection goes back to the pool at the end of each request or task); with
+# DATABASE_POOL_MAX_SIZE=0 (e.g. behind PgBouncer in transaction mode) persistent connections are used instead.
+_pool_min, _pool_max = _env.pool_sizes()
+if _pool_max:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": _pool_min,
+        "max_size": _pool_max,
+        # Seconds a request waits for a free connection before failing (psycopg_pool.PoolTimeout).
+        "timeout": _env.integer("DATABASE_POOL_TIMEOUT", 30),
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = _env.integer("DATABASE_CONN_MAX_AGE", 60)
+# With a pool this makes it check a connection before handing it out.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -117,6 +140,8 @@ ACCOUNT_UNIQUE_EMAIL = True
 # A B2B sign-up says plainly that an address is taken (see the note in README "Security").
 ACCOUNT_PREVENT_ENUMERATION = False
 ACCOUNT_RATE_LIMITS = {
+    # "key" is the account together with the client IP (accounts.adapters.AccountAdapter): a client that keeps
+    # failing is stopped without locking the account's owner out elsewhere; a password reset lifts every lock.
     "login_failed": "10/m/ip,5/5m/key",
     "signup": "20/m/ip",
     "confirm_email": "1/3m/key",
@@ -216,6 +241,15 @@ CELERY_BEAT_SCHEDULE = {
 # /healthz reports the worker down when its last heartbeat is older than this.
 WORKER_HEARTBEAT_MAX_AGE = _env.integer("WORKER_HEARTBEAT_MAX_AGE", 60)
 
+# Request bodies (leadgen.middleware.BodySizeLimitMiddleware answers 413 above these): any body read into memory
+# (JSON, forms, multipart fields other than files), and a whole multipart upload (CSV imports, streamed to disk).
+DATA_UPLOAD_MAX_MEMORY_SIZE = _env.integer("REQUEST_BODY_MAX_BYTES", 5 * 1024 * 1024)
+UPLOAD_MAX_BYTES = _env.integer("UPLOAD_MAX_BYTES", 256 * 1024 * 1024)
+
+# /metrics (Prometheus): off until a bearer token or an address allowlist is set; either one admits a scrape.
+METRICS_TOKEN = _env.optional("METRICS_TOKEN")
+METRICS_ALLOWED_IPS = _env.networks("METRICS_ALLOWED_IPS")
+
 # JSON API
 API_RATE_LIMIT_PER_MINUTE = _env.integer("API_RATE_LIMIT_PER_MINUTE", 600)
 
@@ -279,6 +313,13 @@ PIPELINE_BATCH_SIZE = _env.integer("PIPELINE_BATCH_SIZE", 128)
 PROSPECT_EXPORT_BATCH = 2000
 PIPELINE_ENRICH_THREADS = _env.integer("PIPELINE_ENRICH_THREADS", 4)
 PIPELINE_AUTO_ENQUEUE = _env.boolean("PIPELINE_AUTO_ENQUEUE", True)
+# Each enrichment thread keeps a connection of its process's pool for the thread's life; the task's own thread
+# needs one more.
+if _pool_max and _pool_max < PIPELINE_ENRICH_THREADS + 1:
+    raise ImproperlyConfigured(
+        f"DATABASE_POOL_MAX_SIZE ({_pool_max}) must be at least PIPELINE_ENRICH_THREADS + 1 "
+        f"({PIPELINE_ENRICH_THREADS + 1})"
+    )
 # Base (seconds) of the exponential backoff of outbound webhook and Slack retries: 30, 60, 120 … (8 tries).
 WEBHOOK_RETRY_BACKOFF = _env.integer("WEBHOOK_RETRY_BACKOFF", 30)
 
@@ -314,11 +355,17 @@ OUTREACH_ESP_API_URLS = {
     "brevo": _env.string("OUTREACH_BREVO_API_URL", ""),
 }
 
+# "plain" for people, "json" (one object per line, leadgen.jsonlog) for log shippers; production defaults to json.
+LOG_FORMAT = _env.choice("LOG_FORMAT", "plain", {"plain", "json"})
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "leadgen.jsonlog.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": _env.string("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # pgserver reports every start and stop of the embedded PostgreSQL at INFO.
+    "loggers": {"django.db.backends": {"level": "INFO"}, "pgserver": {"level": "WARNING"}},
 }

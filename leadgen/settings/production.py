@@ -6,7 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from . import _env
 from .base import *  # noqa: F403
-from .base import MIDDLEWARE
+from .base import LOGGING, MIDDLEWARE
 
 DEBUG = False
 SECRET_KEY = _env.string("SECRET_KEY")
@@ -34,3 +34,7 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'; object-src 'none'"
 )
+
+# Structured logs unless LOG_FORMAT says otherwise.
+LOG_FORMAT = _env.choice("LOG_FORMAT", "json", {"plain", "json"})
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # type: ignore[index]

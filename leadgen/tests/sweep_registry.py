@@ -66,18 +66,16 @@ def register(kwarg: str, factory: Factory) -> None:
 
 
 def _lead_form(tenant: Any) -> tuple[Any, str]:
-    from prospects.models import LeadForm
+    from prospects.tests.factories import LeadFormFactory
 
-    lead_form = LeadForm.objects.unscoped().create(org=tenant.org, name=f"Sweepform {tenant.org.slug}")
+    lead_form = LeadFormFactory(org=tenant.org, name=f"Sweepform {tenant.org.slug}")
     return lead_form.pk, lead_form.name
 
 
 def _suppression(tenant: Any) -> tuple[Any, str]:
-    from prospects.models import Suppression
+    from prospects.tests.factories import SuppressionFactory
 
-    entry = Suppression.objects.unscoped().create(
-        org=tenant.org, kind="email", value=f"sweep-suppressed@{tenant.org.slug}.test"
-    )
+    entry = SuppressionFactory(org=tenant.org, value=f"sweep-suppressed@{tenant.org.slug}.test")
     return entry.pk, entry.value
 
 
@@ -86,12 +84,10 @@ register("suppression_id", _suppression)
 
 
 def _saved_view(tenant: Any) -> tuple[Any, str]:
-    from prospects.models import SavedView
+    from prospects.tests.factories import SavedViewFactory
 
     # The owner's view: the sweep's control request is made by the owner of org A.
-    saved = SavedView.objects.unscoped().create(
-        org=tenant.org, user=tenant.owner, name=f"Sweepview {tenant.org.slug}", query="stage=new"
-    )
+    saved = SavedViewFactory(org=tenant.org, user=tenant.owner, name=f"Sweepview {tenant.org.slug}")
     return saved.pk, saved.name
 
 
@@ -99,11 +95,9 @@ register("saved_view_id", _saved_view)
 
 
 def _import(tenant: Any) -> tuple[Any, str]:
-    from prospects.models import Import
+    from prospects.tests.factories import ImportFactory
 
-    job = Import.objects.unscoped().create(
-        org=tenant.org, original_name=f"sweepimport-{tenant.org.slug}.csv", file_path="imports/none.csv"
-    )
+    job = ImportFactory(org=tenant.org, original_name=f"sweepimport-{tenant.org.slug}.csv")
     return job.pk, job.original_name
 
 
@@ -112,9 +106,9 @@ if "import_id" not in ID_FACTORIES:
 
 
 def _icp(tenant: Any) -> tuple[Any, str]:
-    from prospects.models import ICP
+    from prospects.tests.factories import ICPFactory
 
-    icp = ICP.objects.unscoped().create(org=tenant.org, name=f"Sweepicp {tenant.org.slug}")
+    icp = ICPFactory(org=tenant.org, name=f"Sweepicp {tenant.org.slug}")
     return icp.pk, icp.name
 
 
@@ -122,23 +116,17 @@ register("icp_id", _icp)
 
 
 def _webhook_endpoint(tenant: Any) -> tuple[Any, str]:
-    from prospects.models import WebhookEndpoint
+    from prospects.tests.factories import WebhookEndpointFactory
 
-    endpoint = WebhookEndpoint.objects.unscoped().create(
-        org=tenant.org,
-        url=f"https://hooks.{tenant.org.slug}.example/sweep",
-        secret="whsec_c3dlZXA=",
-        events=["prospect.qualified"],
-    )
+    endpoint = WebhookEndpointFactory(org=tenant.org, url=f"https://hooks.{tenant.org.slug}.example/sweep")
     return endpoint.pk, endpoint.url
 
 
 def _discovery_run(tenant: Any) -> tuple[Any, str]:
-    from prospects.models import ICP, DiscoveryRun
+    from prospects.tests.factories import DiscoveryRunFactory
 
-    icp = ICP.objects.unscoped().create(org=tenant.org, name=f"Sweepdiscovery {tenant.org.slug}")
-    run = DiscoveryRun.objects.unscoped().create(org=tenant.org, icp=icp, sources=["apollo"], status="done")
-    return run.pk, icp.name
+    run = DiscoveryRunFactory(org=tenant.org, icp__name=f"Sweepdiscovery {tenant.org.slug}", status="done")
+    return run.pk, run.icp.name
 
 
 register("webhook_endpoint_id", _webhook_endpoint)

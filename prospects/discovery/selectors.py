@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 
 from prospects.models import DiscoveryRun
-from prospects.selectors import keyset_page
+from prospects.selectors import newest_first_page
 
 
 def discovery_runs_recent(*, limit: int = 50) -> QuerySet[DiscoveryRun]:
@@ -14,11 +14,4 @@ def discovery_runs_recent(*, limit: int = 50) -> QuerySet[DiscoveryRun]:
 
 def discovery_run_page(*, cursor: str | None, limit: int) -> tuple[list[DiscoveryRun], str | None]:
     """The organisation's discovery runs, newest first. Raises InvalidCursor for a bad cursor."""
-    return keyset_page(
-        DiscoveryRun.objects.all(),
-        sort_expr=F("created_at"),
-        sort="created_at",
-        descending=True,
-        cursor=cursor,
-        limit=limit,
-    )
+    return newest_first_page(DiscoveryRun.objects.all(), cursor=cursor, limit=limit)

@@ -34,7 +34,7 @@ def icp_page(*, cursor: str | None, limit: int) -> tuple[list[ICP], str | None]:
         if not cursor.isdigit():
             raise InvalidCursor("malformed cursor")
         qs = qs.filter(pk__gt=int(cursor))
-    rows = list(qs[: limit + 1])
+    rows: list[ICP] = list(qs[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, str(rows[-1].pk) if more else None

@@ -31,6 +31,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from leadgen import ratelimit
+from leadgen.clientip import client_ip
 from leadgen.tenancy import org_scope
 from prospects.inbound import services as ingestion
 from prospects.models import LeadForm, LeadSourceSettings
@@ -50,7 +51,7 @@ def _error(status: int, detail: str, code: str, **extra: Any) -> JsonResponse:
 
 
 def _client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR") or "unknown"
+    return client_ip(request)
 
 
 # --- website forms ---------------------------------------------------------------------------------------

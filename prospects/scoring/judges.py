@@ -266,7 +266,7 @@ def rules_judge(*, prospect: Prospect, icp: ICP, similarity: float | None) -> Ju
     if check.excluded_by:
         score, tier = 0, Tier.DISQUALIFIED
     else:
-        tier = "A" if score >= TIER_A else "B" if score >= TIER_B else "C"
+        tier = Tier.A if score >= TIER_A else Tier.B if score >= TIER_B else Tier.C
 
     matched = [_criterion_detail(name, prospect, criteria) for name in check.matched]
     missed = [_criterion_detail(name, prospect, criteria) for name in check.missed]
@@ -390,7 +390,7 @@ def llm_judge(
         config=config,
     )
     data: QualificationJudgement = result.data
-    score, tier = data.score, data.tier
+    score, tier = data.score, Tier(data.tier)
     flags = deterministic_red_flags(prospect, check)
     if check.excluded_by:
         # Exclusions are the org's hard rules; no model reply overrides them.

@@ -18,7 +18,9 @@ register = template.Library()
 
 @register.simple_tag(takes_context=True)
 def stage_options(context: Context, stage: str) -> SafeString:
-    rendered: dict[str, SafeString] = context.render_context.setdefault("stage_options", {})
+    if "stage_options" not in context.render_context:
+        context.render_context["stage_options"] = {}
+    rendered: dict[str, SafeString] = context.render_context["stage_options"]  # type: ignore[assignment]
     if stage not in rendered:
         rendered[stage] = render_to_string(
             "prospects/board.html#stage-options", {"choices": Stage.choices, "selected": stage}

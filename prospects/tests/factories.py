@@ -176,7 +176,6 @@ class ICPFactory(OrgOwnedFactory):
         model = ICP
 
     name = factory.Sequence(lambda n: f"ICP {n}")
-    description = "Engineering leaders at software companies"
 
 
 class ProspectEmbeddingFactory(OrgOwnedFactory):

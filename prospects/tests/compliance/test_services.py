@@ -26,7 +26,7 @@ from prospects.models import (
     Suppression,
     WebhookDelivery,
 )
-from prospects.tests.factories import CompanyFactory
+from prospects.tests.factories import CompanyFactory, LeadFormFactory, WebhookDeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ EMAIL = "Erin.Erased@Privacy.example"
 
 def _person(tenant: Tenant) -> Prospect:
     """A prospect with everything a person accumulates: company, note, outcome, form delivery, stray payload."""
-    lead_form = LeadForm.objects.unscoped().create(org=tenant.org, name="Contact us")
+    lead_form = LeadFormFactory(org=tenant.org, name="Contact us")
     response = Client().post(
         reverse("lead_form_submit", kwargs={"form_key": lead_form.key}),
         data=f"email={EMAIL.replace('@', '%40')}&name=Erin+Erased&message=call+me+on+0123",
@@ -50,14 +50,14 @@ def _person(tenant: Tenant) -> Prospect:
         services.note_create(prospect=prospect, body="Met at the conference", author=tenant.member)
         services.outcome_record(prospect=prospect, result="lost", reason="no budget", actor=tenant.member)
         # A delivery that never became this prospect but mentions them (e.g. a failed Google lead).
-        WebhookDelivery.objects.create(
+        WebhookDeliveryFactory(
             org=tenant.org,
             source="google",
             dedupe_key="stray-1",
             body=json.dumps({"user_column_data": [{"column_id": "EMAIL", "string_value": EMAIL}]}),
             status="failed",
         )
-        WebhookDelivery.objects.create(org=tenant.org, source="google", dedupe_key="other", body="{}")
+        WebhookDeliveryFactory(org=tenant.org, source="google", dedupe_key="other")
         compliance_services.suppression_add(org=tenant.org, value=EMAIL, actor=tenant.admin, reason="asked")
     return prospect
 

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from conftest import Tenant
-from prospects.models import ICP, Qualification
 from prospects.scoring.embedding import prospects_embed
-from prospects.tests.factories import CompanyFactory, ProspectFactory
+from prospects.tests.factories import CompanyFactory, ICPFactory, ProspectFactory, QualificationFactory
 
 BODY = {
     "name": "Platform buyers",
@@ -70,8 +69,7 @@ def test_crud(tenant: Tenant, django_capture_on_commit_callbacks: Any) -> None:
 
 @pytest.mark.django_db
 def test_other_org_gets_404(tenant: Tenant, other_tenant: Tenant) -> None:
-    with tenant.scope():
-        icp = ICP.objects.create(name="Private")
+    icp = ICPFactory(org=tenant.org, name="Private")
     theirs = other_tenant.api()
     assert theirs.get(f"/api/v1/icps/{icp.pk}").status_code == 404
     assert theirs.get(f"/api/v1/icps/{icp.pk}/matches").status_code == 404
@@ -98,17 +96,16 @@ def test_matches_rank_judged_first_then_by_similarity(
     ProspectFactory(org=other_tenant.org, title="VP of Engineering")
     with tenant.scope():
         prospects_embed(prospect_ids=[p.pk for p in [*engineers, baker]])
-        icp = ICP.objects.create(name="Eng", description="Engineering leaders at software companies")
-        Qualification.objects.create(
-            prospect=baker,
-            icp=icp,
-            score=77,
-            tier="B",
-            similarity=0.1,
-            reasoning="Judged by hand.",
-            provider="rules",
-            input_hash="h",
-        )
+    icp = ICPFactory(org=tenant.org, name="Eng", description="Engineering leaders at software companies")
+    QualificationFactory(
+        org=tenant.org,
+        prospect=baker,
+        icp=icp,
+        score=77,
+        tier="B",
+        similarity=0.1,
+        reasoning="Judged by hand.",
+    )
     api = tenant.api()
     api.get(f"/api/v1/icps/{icp.pk}/matches?limit=10")  # the first call computes the ICP vector
     with django_assert_max_num_queries(8):
@@ -142,9 +139,7 @@ def test_matches_rank_judged_first_then_by_similarity(
 
 @pytest.mark.django_db
 def test_list_query_count(tenant: Tenant, django_assert_max_num_queries: Any) -> None:
-    with tenant.scope():
-        for i in range(30):
-            ICP.objects.create(name=f"ICP {i}")
+    ICPFactory.create_batch(30, org=tenant.org)
     with django_assert_max_num_queries(8):
         body = tenant.api().get("/api/v1/icps?limit=20").json()
     assert len(body["items"]) == 20 and body["next_cursor"]

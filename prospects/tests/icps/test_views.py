@@ -10,7 +10,7 @@ from django.urls import reverse
 from conftest import Tenant
 from prospects.models import ICP
 from prospects.scoring.embedding import prospects_embed
-from prospects.tests.factories import CompanyFactory, ProspectFactory
+from prospects.tests.factories import CompanyFactory, ICPFactory, ProspectFactory
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 XSS = '<script>alert("x")</script>'
@@ -81,10 +81,8 @@ def _people(tenant: Tenant) -> dict[str, Any]:
 
 @pytest.mark.django_db
 def test_nav_link_leads_to_the_icp_list(tenant: Tenant, other_tenant: Tenant) -> None:
-    with tenant.scope():
-        ICP.objects.create(name="Mine", criteria={"industries": ["Software"]})
-    with other_tenant.scope():
-        ICP.objects.create(name="Theirs")
+    ICPFactory(org=tenant.org, name="Mine", criteria={"industries": ["Software"]})
+    ICPFactory(org=other_tenant.org, name="Theirs")
     body = _html(tenant.member_client.get(reverse("prospect_list")))
     assert f'href="{reverse("icp_list")}"' in body
     body = _html(tenant.member_client.get(reverse("icp_list")))
@@ -119,8 +117,7 @@ def test_invalid_form_shows_errors_and_keeps_input(tenant: Tenant) -> None:
     assert response.status_code == 422
     body = response.content.decode()
     assert "This field is required." in body
-    with tenant.scope():
-        ICP.objects.create(name="Taken")
+    ICPFactory(org=tenant.org, name="Taken")
     response = tenant.member_client.post(reverse("icp_new"), _form(name="Taken"))
     assert response.status_code == 422 and "already exists" in response.content.decode()
     response = tenant.member_client.post(reverse("icp_new"), _form(employee_min="500", employee_max="10"))
@@ -155,8 +152,7 @@ def test_live_matches_follow_the_criteria_as_they_change(tenant: Tenant) -> None
 def test_edit_form_and_example_picker(tenant: Tenant, other_tenant: Tenant) -> None:
     people = _people(tenant)
     stranger = ProspectFactory(org=other_tenant.org, first_name="Stranger", last_name="Baker")
-    with tenant.scope():
-        icp = ICP.objects.create(name="Bakers", criteria={"industries": ["Food"]})
+    icp = ICPFactory(org=tenant.org, name="Bakers", criteria={"industries": ["Food"]})
     body = _html(tenant.member_client.get(reverse("icp_edit", args=[icp.pk])))
     assert 'value="Food"' in body and 'hx-post="/icps/preview/"' in body
     body = _html(tenant.member_client.get(reverse("icp_examples"), {"example_q": "baker"}, **HTMX))
@@ -184,8 +180,7 @@ def test_edit_form_and_example_picker(tenant: Tenant, other_tenant: Tenant) -> N
 
 @pytest.mark.django_db
 def test_other_org_gets_404_and_delete_works(tenant: Tenant, other_tenant: Tenant) -> None:
-    with tenant.scope():
-        icp = ICP.objects.create(name="Private")
+    icp = ICPFactory(org=tenant.org, name="Private")
     for name in ("icp_detail", "icp_edit"):
         assert other_tenant.owner_client.get(reverse(name, args=[icp.pk])).status_code == 404
     assert other_tenant.owner_client.post(reverse("icp_delete", args=[icp.pk])).status_code == 404
@@ -201,8 +196,7 @@ def test_icp_page_query_count(tenant: Tenant, django_assert_max_num_queries: Any
     _people(tenant)
     for i in range(30):
         ProspectFactory(org=tenant.org, title=f"Engineer {i}")
-    with tenant.scope():
-        icp = ICP.objects.create(name="Eng", description="Engineers")
+    icp = ICPFactory(org=tenant.org, name="Eng", description="Engineers")
     tenant.member_client.get(reverse("icp_detail", args=[icp.pk]))  # computes the vector once
     with django_assert_max_num_queries(14):
         _html(tenant.member_client.get(reverse("icp_detail", args=[icp.pk])))

@@ -19,6 +19,7 @@ from leadgen import crypto
 from prospects.inbound.meta_graph import GraphError, GraphUnavailable, graph_lead_fetch
 from prospects.inbound.services import lead_from_pairs, meta_signature_valid
 from prospects.models import LeadSourceSettings, Prospect, WebhookDelivery
+from prospects.tests.factories import LeadSourceSettingsFactory
 from prospects.tests.fake_graph import FakeGraph, fake_graph  # noqa: F401
 
 APP_SECRET = "meta-app-secret-xyz"
@@ -126,7 +127,7 @@ def _wait_for(predicate: Any, timeout: float = 30.0) -> Any:
 def _deliver(tenant: Tenant, leadgen_id: str) -> LeadSourceSettings:
     sources = LeadSourceSettings.objects.unscoped().filter(org=tenant.org).first()
     if sources is None:
-        sources = LeadSourceSettings.objects.unscoped().create(
+        sources = LeadSourceSettingsFactory(
             org=tenant.org, meta_app_secret=APP_SECRET, meta_page_access_token="page-token-123"
         )
     body = json.dumps(

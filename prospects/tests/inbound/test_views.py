@@ -15,7 +15,8 @@ from django.urls import reverse
 
 from conftest import Tenant
 from prospects.inbound.tasks import meta_lead_fetch
-from prospects.models import LeadForm, LeadSourceSettings, Prospect, Source, Suppression, WebhookDelivery
+from prospects.models import LeadForm, LeadSourceSettings, Prospect, Source, WebhookDelivery
+from prospects.tests.factories import LeadFormFactory, LeadSourceSettingsFactory, SuppressionFactory
 from prospects.tests.fake_graph import FakeGraph, fake_graph  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -27,12 +28,12 @@ GOOGLE_KEY = "google-shared-key-abc"
 
 @pytest.fixture
 def lead_form(tenant: Tenant) -> LeadForm:
-    return LeadForm.objects.unscoped().create(org=tenant.org, name="Demo request", tags=["inbound"])
+    return LeadFormFactory(org=tenant.org, name="Demo request", tags=["inbound"])
 
 
 @pytest.fixture
 def sources(tenant: Tenant) -> LeadSourceSettings:
-    return LeadSourceSettings.objects.unscoped().create(
+    return LeadSourceSettingsFactory(
         org=tenant.org,
         meta_verify_token="verify-me",
         meta_app_secret=APP_SECRET,
@@ -210,8 +211,7 @@ def test_redirects_to_thank_you_page_only_on_known_origins(tenant: Tenant, lead_
 
 
 def test_suppressed_person_is_not_created(tenant: Tenant, lead_form: LeadForm) -> None:
-    with tenant.scope():
-        Suppression.objects.create(org=tenant.org, kind="domain", value="blocked.example")
+    SuppressionFactory(org=tenant.org, kind="domain", value="blocked.example")
     response = Client().post(_form_url(lead_form), {"email": "someone@blocked.example"})
     assert response.status_code == 200 and response.json() == {"ok": True}
     assert _prospects(tenant) == []

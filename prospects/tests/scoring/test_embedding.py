@@ -10,7 +10,7 @@ from django.db import connection
 
 from conftest import Tenant, make_tenant
 from leadgen.ai.embeddings import embed_texts
-from prospects.models import ICP, ProspectEmbedding, Qualification
+from prospects.models import ICP, ProspectEmbedding
 from prospects.scoring.embedding import (
     company_text,
     icp_embed,
@@ -21,7 +21,7 @@ from prospects.scoring.embedding import (
     profile_parts,
     prospects_embed,
 )
-from prospects.tests.factories import CompanyFactory, ProspectFactory
+from prospects.tests.factories import CompanyFactory, ProspectFactory, QualificationFactory
 
 
 def _engineer(tenant: Tenant, **kwargs: Any):  # type: ignore[no-untyped-def]
@@ -226,15 +226,8 @@ def test_matches_put_judged_prospects_first_and_respect_min_score(
     with tenant.scope():
         icp = ICP.objects.create(name="Bakers", description="Owners of small bakeries")
         prospects_embed(prospect_ids=[engineer.pk, baker.pk])
-        Qualification.objects.create(
-            prospect=engineer,
-            icp=icp,
-            score=81,
-            tier="A",
-            similarity=0.4,
-            reasoning="Fits.",
-            provider="rules",
-            input_hash="h",
+        QualificationFactory(
+            org=tenant.org, prospect=engineer, icp=icp, score=81, tier="A", similarity=0.4, reasoning="Fits."
         )
         matches = icp_matches(icp=icp, limit=10)
         assert [(m.prospect.pk, m.score, m.tier) for m in matches] == [

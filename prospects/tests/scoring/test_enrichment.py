@@ -16,7 +16,7 @@ from prospects.discovery.apollo import apollo_people_search, apollo_search_param
 from prospects.models import Activity, EnrichmentLog, Notification, PipelineSettings, Prospect, Stage
 from prospects.scoring.enrichment.budget import PaidProvidersOff, month_spend, pipeline_settings_for
 from prospects.scoring.enrichment.waterfall import prospect_enrich
-from prospects.tests.factories import CompanyFactory, ProspectFactory
+from prospects.tests.factories import CompanyFactory, EnrichmentLogFactory, ProspectFactory
 from prospects.tests.fake_providers import (
     APOLLO_KEY,
     APOLLO_PEOPLE_MATCH,
@@ -502,14 +502,10 @@ def test_settings_page_rejects_bad_values(tenant):
 @pytest.mark.django_db
 def test_settings_page_shows_this_months_spend(tenant):
     _keys(tenant, budget="1")
-    with tenant.scope():
-        EnrichmentLog.objects.create(provider="pdl", operation="company_enrich", cost_usd=Decimal("1.00"))
-        EnrichmentLog.objects.create(
-            provider="pdl",
-            operation="company_enrich",
-            cost_usd=Decimal("5"),
-            created_at=timezone.now() - timedelta(days=40),
-        )
+    EnrichmentLogFactory(org=tenant.org, provider="pdl", cost_usd=Decimal("1.00"))
+    EnrichmentLogFactory(
+        org=tenant.org, provider="pdl", cost_usd=Decimal("5"), created_at=timezone.now() - timedelta(days=40)
+    )
     page = tenant.admin_client.get("/settings/pipeline/").content.decode()
     assert "$1.00" in page and "Budget reached" in page
 

@@ -43,7 +43,15 @@ from prospects.models import (
 from prospects.routing import notifications, slack, webhooks
 from prospects.routing import services as routing
 from prospects.scoring import pipeline
-from prospects.tests.factories import ProspectFactory
+from prospects.tests.factories import (
+    DiscoveryRunFactory,
+    ICPFactory,
+    LeadFormFactory,
+    PipelineSettingsFactory,
+    ProspectFactory,
+    WebhookEndpointFactory,
+    WebhookMessageFactory,
+)
 from prospects.tests.fake_providers import APOLLO_KEY, HUNTER_KEY, FakeProviders, apollo_person
 
 pytest_plugins = ["prospects.tests.fake_providers"]
@@ -217,11 +225,9 @@ def test_imported_csv_is_enriched_embedded_and_qualified_by_the_worker(
 def test_web_form_lead_enters_the_pipeline(committed: Tenant, celery_worker: Any) -> None:
     from django.test import Client
 
-    from prospects.models import LeadForm
-
     tenant = committed
     _setup_org(tenant)
-    lead_form = LeadForm.objects.unscoped().create(org=tenant.org, name="Demo request")
+    lead_form = LeadFormFactory(org=tenant.org, name="Demo request")
     response = Client().post(
         reverse("lead_form_submit", kwargs={"form_key": lead_form.key}),
         {"email": "lead@robotics-three.test", "name": "Lee Form", "job_title": "Head of Operations"},
@@ -271,13 +277,7 @@ def test_api_prospect_crossing_the_threshold_notifies_slacks_and_sends_signed_we
             org=tenant.org, url=receiver.url("/hook"), events=["prospect.qualified"], actor=tenant.owner
         )
         # Not subscribed / disabled endpoints get nothing.
-        WebhookEndpoint.objects.create(
-            org=tenant.org,
-            url=receiver.url("/off"),
-            secret=signing.webhook_secret_generate(),
-            events=["prospect.qualified"],
-            is_active=False,
-        )
+        WebhookEndpointFactory(org=tenant.org, url=receiver.url("/off"), is_active=False)
     receiver.statuses["/hook"] = [500]  # the first webhook attempt fails; the retry must get through
 
     response = tenant.api().post(
@@ -352,10 +352,9 @@ def test_webhook_that_keeps_failing_is_marked_failed_with_its_attempts(
         endpoint, _secret = webhooks.webhook_endpoint_create(
             org=tenant.org, url=receiver.url("/down"), events=["prospect.qualified"], actor=None
         )
-        message = WebhookMessage.objects.create(
+        message = WebhookMessageFactory(
             org=tenant.org,
             endpoint=endpoint,
-            event_type="prospect.qualified",
             message_id="msg_test1",
             payload={"type": "prospect.qualified", "data": {"id": 1}},
         )
@@ -381,7 +380,7 @@ def test_user_supplied_urls_go_through_the_ssrf_guard(tenant: Tenant) -> None:
             org=tenant.org, url="http://169.254.169.254/latest", events=["prospect.qualified"], actor=None
         )
     with tenant.scope():
-        PipelineSettings.objects.create(org=tenant.org, slack_webhook_url="http://127.0.0.1/slack")
+        PipelineSettingsFactory(org=tenant.org, slack_webhook_url="http://127.0.0.1/slack")
         prospect = ProspectFactory(org=tenant.org)
         # Blocked, not sent and not retried.
         assert slack.slack_prospect_notify(prospect_id=prospect.pk) is False
@@ -455,8 +454,7 @@ def test_discovery_run_via_api_counts_against_the_fake_apollo(
 
 
 def test_discovery_rejects_unknown_sources_and_missing_keys(tenant: Tenant, other_tenant: Tenant) -> None:
-    with tenant.scope():
-        icp = ICP.objects.create(org=tenant.org, name="Any")
+    icp = ICPFactory(org=tenant.org, name="Any")
     api = tenant.api()
     unknown = api.post(
         "/api/v1/discovery-runs", {"icp_id": icp.pk, "sources": ["linkedin"]}, content_type="application/json"
@@ -484,11 +482,9 @@ def test_discovery_rejects_unknown_sources_and_missing_keys(tenant: Tenant, othe
 def test_discovery_page_starts_a_run_and_lists_runs(
     tenant: Tenant, django_assert_max_num_queries: Any
 ) -> None:
-    with tenant.scope():
-        icp = ICP.objects.create(org=tenant.org, name="Robotics ops")
-        PipelineSettings.objects.create(org=tenant.org, apollo_api_key=APOLLO_KEY)
-        for _ in range(5):
-            DiscoveryRun.objects.create(org=tenant.org, icp=icp, sources=["apollo"], status="done")
+    icp = ICPFactory(org=tenant.org, name="Robotics ops")
+    PipelineSettingsFactory(org=tenant.org, apollo_api_key=APOLLO_KEY)
+    DiscoveryRunFactory.create_batch(5, org=tenant.org, icp=icp, status="done")
     with django_assert_max_num_queries(12):
         page = tenant.member_client.get(reverse("discovery_run_list"))
     assert page.status_code == 200 and page.content.count(b"Robotics ops") >= 5
@@ -510,12 +506,8 @@ def test_discovery_page_starts_a_run_and_lists_runs(
 
 
 def test_a_step_that_gives_up_records_the_failure_and_counts_it(tenant: Tenant) -> None:
-    with tenant.scope():
-        icp = ICP.objects.create(org=tenant.org, name="X")
-        run = DiscoveryRun.objects.create(
-            org=tenant.org, icp=icp, sources=["apollo"], status="running", discovered=2
-        )
-        a, b = ProspectFactory(org=tenant.org), ProspectFactory(org=tenant.org)
+    run = DiscoveryRunFactory(org=tenant.org, status="running", discovered=2)
+    a, b = ProspectFactory(org=tenant.org), ProspectFactory(org=tenant.org)
     pipeline.pipeline_step_gave_up(
         org_id=tenant.org.pk,
         step="qualify",

@@ -17,9 +17,7 @@ from leadgen.tests.fake_openai import API_KEY, FakeOpenAI
 from prospects import services
 from prospects.models import (
     ICP,
-    PipelineSettings,
     Prospect,
-    ProspectEmbedding,
     Qualification,
     ScoringModel,
     Source,
@@ -30,7 +28,13 @@ from prospects.scoring.grounding import ground_hooks, grounding_sources
 from prospects.scoring.judges import prospect_profile, rules_judge
 from prospects.scoring.model import MIN_OUTCOMES, orgs_due_for_training, scoring_model_train
 from prospects.scoring.qualification import prospect_qualify
-from prospects.tests.factories import CompanyFactory, ProspectFactory
+from prospects.tests.factories import (
+    CompanyFactory,
+    ICPFactory,
+    PipelineSettingsFactory,
+    ProspectEmbeddingFactory,
+    ProspectFactory,
+)
 
 CRITERIA: dict[str, Any] = {
     "industries": ["Computer Software"],
@@ -65,12 +69,12 @@ INJECTIONS = [
 
 @pytest.fixture
 def icp(tenant: Tenant) -> ICP:
-    with tenant.scope():
-        return ICP.objects.create(
-            name="Platform teams",
-            description="VPs of engineering at German software companies running Kubernetes.",
-            criteria=CRITERIA,
-        )
+    return ICPFactory(
+        org=tenant.org,
+        name="Platform teams",
+        description="VPs of engineering at German software companies running Kubernetes.",
+        criteria=CRITERIA,
+    )
 
 
 def _company(tenant: Tenant, **kwargs: Any):  # type: ignore[no-untyped-def]
@@ -305,7 +309,7 @@ def test_score_breakdown_intent_stage_and_threshold(tenant: Tenant, icp: ICP) ->
         tenant, email="c@cloudstack.test", email_normalized="c@cloudstack.test", stage=Stage.CONTACTED
     )
     with tenant.scope():
-        PipelineSettings.objects.create(org=tenant.org, qualification_threshold=60)
+        PipelineSettingsFactory(org=tenant.org, qualification_threshold=60)
         outcome = prospect_qualify(prospect_id=form_lead.pk)
         repeat = prospect_qualify(prospect_id=form_lead.pk)
         prospect_qualify(prospect_id=contacted.pk)
@@ -375,8 +379,7 @@ def _llm_reply(**overrides: Any) -> str:
 
 
 def _use_llm(tenant: Tenant) -> None:
-    with tenant.scope():
-        PipelineSettings.objects.create(org=tenant.org, openai_api_key=API_KEY)
+    PipelineSettingsFactory(org=tenant.org, openai_api_key=API_KEY)
 
 
 @pytest.mark.django_db
@@ -457,9 +460,7 @@ def test_injection_does_not_change_a_rules_score(tenant: Tenant, icp: ICP, attac
         # any different text moves a vector a little; this test is about the rules reading the attack.
         vector = embed_texts(["\n".join(profile_parts(clean))]).vectors[0]
         for prospect in (clean, attacked):
-            ProspectEmbedding.objects.create(
-                org=tenant.org, prospect=prospect, vector=vector, text_hash="pinned", provider="t", model="t"
-            )
+            ProspectEmbeddingFactory(org=tenant.org, prospect=prospect, vector=vector, text_hash="pinned")
         prospect_qualify(prospect_id=clean.pk)
         prospect_qualify(prospect_id=attacked.pk)
         a = Qualification.objects.get(prospect=clean)
@@ -630,9 +631,7 @@ def test_similarity_comes_from_stored_vectors(tenant: Tenant, icp: ICP) -> None:
     vectors = embed_texts([icp.description, "VP Engineering, German software company, Kubernetes"]).vectors
     with tenant.scope():
         ICP.objects.filter(pk=icp.pk).update(embedding=vectors[0], embedding_hash="test")
-        ProspectEmbedding.objects.create(
-            org=tenant.org, prospect=prospect, vector=vectors[1], text_hash="test", provider="t", model="t"
-        )
+        ProspectEmbeddingFactory(org=tenant.org, prospect=prospect, vector=vectors[1], text_hash="test")
         prospect_qualify(prospect_id=prospect.pk)
         q = Qualification.objects.get(prospect=prospect)
     expected = float(vectors[0] @ vectors[1])
@@ -651,8 +650,7 @@ def test_beat_task_trains_due_orgs_on_a_real_worker(committed: Tenant, celery_wo
     from prospects.scoring.tasks import scoring_models_train_due
 
     tenant = committed
-    with tenant.scope():
-        icp = ICP.objects.create(name="Platform teams", description="German software", criteria=CRITERIA)
+    icp = ICPFactory(org=tenant.org, name="Platform teams", description="German software", criteria=CRITERIA)
     _outcome_history(tenant, icp, MIN_OUTCOMES + 5)
     scoring_models_train_due.delay()
     deadline = time.monotonic() + 30
