@@ -138,11 +138,20 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def _mount() -> None:
     from accounts.api import router as accounts_router
+    from campaigns.api import router as campaigns_router
+    from outreach.api import router as outreach_router
     from prospects.api import router as prospects_router
     from prospects.discovery.api import router as discovery_router
     from prospects.icps.api import router as icp_router
 
-    for router in (accounts_router, prospects_router, icp_router, discovery_router):
+    for router in (
+        accounts_router,
+        prospects_router,
+        icp_router,
+        discovery_router,
+        outreach_router,
+        campaigns_router,
+    ):
         api.add_router("", router)
 
 

@@ -323,6 +323,7 @@ def serve(host: str, port: int) -> int:
         env["SITE_URL"] = env.get("SITE_URL") or f"http://{host}:{port}"
         _run(env, "manage.py", "migrate", "--no-input", "-v", "0")
         _run(env, "manage.py", "seed_demo")
+        _run(env, "manage.py", "outreach_seed_demo")
         state_write(STATE_FILE, env)
         stack.callback(STATE_FILE.unlink, missing_ok=True)
 

@@ -34,6 +34,7 @@ from prospects.forms import (
 from prospects.models import Company, OutcomeResult, Prospect, SavedView, Source, Stage
 from prospects.scoring.qualification import prospect_qualifications
 from prospects.selectors import InvalidCursor, ProspectFilters
+from prospects.timezones import SOURCE_FALLBACK, prospect_timezone, timezone_label
 
 TEMPLATE = "prospects/duplicates.html"
 
@@ -254,9 +255,12 @@ def _controls_context(prospect: Prospect, **extra: Any) -> dict[str, Any]:
 @require_GET
 def prospect_detail(request: OrgRequest, prospect_id: int) -> HttpResponse:
     prospect = _prospect(prospect_id)
+    zone, zone_source = prospect_timezone(prospect, fallback=request.org.timezone or "UTC")
     context = _controls_context(
         prospect,
         nav="prospects",
+        # Campaigns send in this zone; with none known, each campaign uses its own fallback.
+        effective_timezone=timezone_label(zone, zone_source) if zone_source != SOURCE_FALLBACK else "",
         timeline=selectors.prospect_timeline(prospect=prospect),
         notes=selectors.prospect_notes(prospect=prospect),
         note_form=NoteForm(),

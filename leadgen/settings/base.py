@@ -211,6 +211,9 @@ CELERY_TASK_ROUTES = {
     "prospects.inbound.tasks.meta_lead_fetch": {"queue": "enrich"},
     "prospects.scoring.tasks.prospect_enrich_task": {"queue": "enrich"},
     "prospects.scoring.tasks.prospect_enrich_retry_task": {"queue": "enrich"},
+    "outreach.tasks.messages_send_task": {"queue": "send"},
+    "outreach.tasks.messages_dispatch_task": {"queue": "send"},
+    "campaigns.tasks.scheduler_tick": {"queue": "default"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
@@ -226,6 +229,13 @@ CELERY_BEAT_SCHEDULE = {
     "vector-indexes-maintain": {
         "task": "prospects.scoring.tasks.vector_indexes_maintain_task",
         "schedule": 3600.0,
+    },
+    # Campaigns (campaigns.scheduler): advance on sent messages, stop rules, entry rules, then due steps.
+    "campaigns-scheduler": {"task": "campaigns.tasks.scheduler_tick", "schedule": 30.0},
+    # Queued messages that are due go out (outreach.sending.engine); crashed sends are swept first.
+    "outreach-dispatch": {
+        "task": "outreach.tasks.messages_dispatch_task",
+        "schedule": float(_env.integer("OUTREACH_DISPATCH_INTERVAL", 5)),
     },
 }
 # /healthz reports the worker down when its last heartbeat is older than this.
@@ -312,6 +322,38 @@ if _pool_max and _pool_max < PIPELINE_ENRICH_THREADS + 1:
     )
 # Base (seconds) of the exponential backoff of outbound webhook and Slack retries: 30, 60, 120 … (8 tries).
 WEBHOOK_RETRY_BACKOFF = _env.integer("WEBHOOK_RETRY_BACKOFF", 30)
+
+# Campaigns (campaigns/): due enrollments claimed per scheduler batch, and how far ahead of its send time a step's
+# message is made (a review queue sees drafts this long before they are due).
+CAMPAIGN_DISPATCH_BATCH = _env.integer("CAMPAIGN_DISPATCH_BATCH", 500)
+CAMPAIGN_PREPARE_AHEAD_SECONDS = _env.integer("CAMPAIGN_PREPARE_AHEAD_SECONDS", 3600)
+
+# Outreach (outreach/): sending. Guards are `guard(message) -> str | SendHold | None`, run right before every send;
+# the composition root lists them (campaigns adds its enrollment guard).
+OUTREACH_SEND_GUARDS: list[str] = ["campaigns.services.enrollment_send_guard"]
+# A message still `sending` this long after its claim was interrupted by a crash (more than the task time limit).
+OUTREACH_SENDING_TIMEOUT = _env.integer("OUTREACH_SENDING_TIMEOUT", 900)
+OUTREACH_DISPATCH_BATCH = _env.integer("OUTREACH_DISPATCH_BATCH", 2000)
+OUTREACH_SEND_CHUNK = _env.integer("OUTREACH_SEND_CHUNK", 25)
+# How long a dispatched message is not dispatched again while its task is on the way (a lost task is redone after).
+OUTREACH_DISPATCH_TTL = _env.integer("OUTREACH_DISPATCH_TTL", 120)
+# The mailto half of List-Unsubscribe: unsubscribe+<token>@<this domain> (processed with the engagement issue).
+OUTREACH_UNSUBSCRIBE_MAILTO_DOMAIN = _env.string(
+    "OUTREACH_UNSUBSCRIBE_MAILTO_DOMAIN", (SITE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0])
+)
+# A mailbox is paused when this share of its sends bounce, over at least OUTREACH_BOUNCE_MIN_SENT sends.
+OUTREACH_BOUNCE_PAUSE_RATE = float(_env.string("OUTREACH_BOUNCE_PAUSE_RATE", "0.05"))
+OUTREACH_BOUNCE_MIN_SENT = _env.integer("OUTREACH_BOUNCE_MIN_SENT", 20)
+# Tenant-supplied SMTP/IMAP hosts go through the SSRF guard; loopback is allowed only where this is on (local runs).
+OUTREACH_ALLOW_LOOPBACK = _env.boolean("OUTREACH_ALLOW_LOOPBACK", False)
+# ESP API endpoints (django-anymail); empty keeps anymail's default. Tests point them at local fakes.
+OUTREACH_ESP_API_URLS = {
+    "ses": _env.string("OUTREACH_SES_ENDPOINT_URL", ""),
+    "mailgun": _env.string("OUTREACH_MAILGUN_API_URL", ""),
+    "postmark": _env.string("OUTREACH_POSTMARK_API_URL", ""),
+    "sendgrid": _env.string("OUTREACH_SENDGRID_API_URL", ""),
+    "brevo": _env.string("OUTREACH_BREVO_API_URL", ""),
+}
 
 # "plain" for people, "json" (one object per line, leadgen.jsonlog) for log shippers; production defaults to json.
 LOG_FORMAT = _env.choice("LOG_FORMAT", "plain", {"plain", "json"})

@@ -14,3 +14,5 @@ from ._env import boolean  # noqa: E402 (the environment above must be in place 
 from .base import *  # noqa: E402, F403
 
 DEBUG = boolean("DEBUG", True)
+# The demo mailbox sends to the embedded SMTP sink on 127.0.0.1.
+OUTREACH_ALLOW_LOOPBACK = boolean("OUTREACH_ALLOW_LOOPBACK", True)

@@ -102,6 +102,8 @@ class FakeOpenAI:
         self.scripted: dict[str, list[Scripted]] = {}
         # What the chat model "answers": the raw message content, so tests can also send malformed JSON.
         self.chat_content: str = "{}"
+        # Contents for the next chat replies, one each, in order; chat_content answers once they run out.
+        self.chat_contents: list[str] = []
         self.chat_finish_reason: str = "stop"
         self.chat_refusal: str | None = None
         self.native_dimensions = 1536
@@ -255,7 +257,9 @@ class FakeOpenAI:
                         ),
                     )
         prompt_tokens = sum(_tokens(str(message.get("content", ""))) for message in messages)
-        content = None if self.chat_refusal else self.chat_content
+        with self._lock:
+            queued = self.chat_contents.pop(0) if self.chat_contents else None
+        content = None if self.chat_refusal else (self.chat_content if queued is None else queued)
         completion_tokens = _tokens(content or self.chat_refusal or "")
         return Scripted(
             200,

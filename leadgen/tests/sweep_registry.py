@@ -131,3 +131,55 @@ def _discovery_run(tenant: Any) -> tuple[Any, str]:
 
 register("webhook_endpoint_id", _webhook_endpoint)
 register("discovery_run_id", _discovery_run)
+
+
+def _mailbox(tenant: Any) -> tuple[Any, str]:
+    from outreach.tests.factories import MailboxFactory
+
+    mailbox = MailboxFactory(org=tenant.org, name=f"Sweepbox {tenant.org.slug}")
+    return mailbox.pk, mailbox.name
+
+
+def _message(tenant: Any) -> tuple[Any, str]:
+    from outreach.models import MessageStatus
+    from outreach.tests.factories import MailboxFactory, MessageFactory
+
+    mailbox = MailboxFactory(org=tenant.org)
+    message = MessageFactory(
+        mailbox=mailbox, status=MessageStatus.DRAFT, subject=f"Sweepmail {tenant.org.slug}"
+    )
+    return message.pk, message.subject
+
+
+register("mailbox_id", _mailbox)
+register("message_id", _message)
+PUBLIC_KWARGS["unsubscribe_token"] = (
+    "signed per-message unsubscribe tokens, tested in outreach/tests/test_unsubscribe.py"
+)
+
+
+def _campaign(tenant: Any) -> tuple[Any, str]:
+    from campaigns.tests.factories import CampaignFactory
+
+    campaign = CampaignFactory(org=tenant.org, name=f"Sweepcampaign {tenant.org.slug}")
+    return campaign.pk, campaign.name
+
+
+def _enrollment(tenant: Any) -> tuple[Any, str]:
+    """An enrollment in the tenant's newest sweep campaign, so `/campaigns/<id>/enrollments/<id>` pairs match."""
+    from campaigns.models import Campaign, Enrollment
+    from campaigns.tests.factories import CampaignFactory
+    from prospects.tests.factories import ProspectFactory
+
+    campaign = Campaign.objects.unscoped().filter(org=tenant.org, name__startswith="Sweepcampaign").order_by(
+        "-id"
+    ).first() or CampaignFactory(org=tenant.org, name=f"Sweepcampaign {tenant.org.slug}")
+    prospect = ProspectFactory(org=tenant.org, first_name="Sweepenrolled")
+    enrollment = Enrollment.objects.unscoped().create(
+        org=tenant.org, campaign=campaign, prospect=prospect, timezone="UTC", timezone_source="fallback"
+    )
+    return enrollment.pk, prospect.email
+
+
+register("campaign_id", _campaign)
+register("enrollment_id", _enrollment)

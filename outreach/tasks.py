@@ -1,0 +1,46 @@
+"""Celery tasks of the email channel (queue `send`, routed in settings): thin wrappers around the engine."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.db import InterfaceError, OperationalError, transaction
+
+from leadgen.tenancy import org_task
+
+
+@shared_task(
+    ignore_result=True,
+    # A database outage before the claim is safe to retry: the claim makes a second run a no-op for sent rows.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=3,
+    time_limit=300,
+    soft_time_limit=240,
+)
+@org_task
+def messages_send_task(org_id: int, message_ids: list[int]) -> dict[str, int]:
+    """Send these queued messages of one organisation; each is claimed on its own, so a repeat sends nothing twice."""
+    from .sending.engine import message_send
+
+    outcomes: dict[str, int] = {}
+    for message_id in message_ids:
+        try:
+            outcome = message_send(message_id=message_id)
+        finally:
+            cache.delete(f"outreach:dispatched:{message_id}")
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
+@shared_task(ignore_result=True, time_limit=120, soft_time_limit=100)
+def messages_dispatch_task() -> int:
+    """Beat: give up on crashed sends, then enqueue the queued messages that are due, in batches."""
+    from .sending.engine import due_batches, messages_sweep_stale
+
+    messages_sweep_stale()
+    batches = due_batches(limit=settings.OUTREACH_DISPATCH_BATCH, chunk=settings.OUTREACH_SEND_CHUNK)
+    for org_id, ids in batches:
+        transaction.on_commit(lambda o=org_id, i=ids: messages_send_task.delay(o, i))
+    return sum(len(ids) for _, ids in batches)

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+urlpatterns: list = [
+    # Public, recipient-facing: keyed by a signed token, never by an id.
+    path("u/<str:unsubscribe_token>/", views.unsubscribe, name="outreach_unsubscribe"),
+    path("settings/mailboxes/", views.mailbox_list, name="mailbox_list"),
+    path("settings/mailboxes/new/", views.mailbox_new, name="mailbox_new"),
+    path("settings/mailboxes/<int:mailbox_id>/", views.mailbox_detail, name="mailbox_detail"),
+    path("settings/mailboxes/<int:mailbox_id>/test/", views.mailbox_test, name="mailbox_test"),
+    path("settings/mailboxes/<int:mailbox_id>/pause/", views.mailbox_pause, name="mailbox_pause"),
+    path("settings/mailboxes/<int:mailbox_id>/resume/", views.mailbox_resume, name="mailbox_resume"),
+    path("outbox/", views.outbox, name="outbox"),
+    path("outbox/<int:message_id>/", views.message_detail, name="message_detail"),
+    path("prospects/<int:prospect_id>/messages/", views.prospect_messages, name="prospect_messages"),
+]
