@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.urls import URLPattern, URLResolver, re_path
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
@@ -141,6 +145,7 @@ def _mount() -> None:
     from campaigns.api import router as campaigns_router
     from outreach.api import router as outreach_router
     from prospects.api import router as prospects_router
+    from prospects.compliance.api import router as compliance_router
     from prospects.discovery.api import router as discovery_router
     from prospects.icps.api import router as icp_router
 
@@ -149,6 +154,7 @@ def _mount() -> None:
         prospects_router,
         icp_router,
         discovery_router,
+        compliance_router,
         outreach_router,
         campaigns_router,
     ):
@@ -156,3 +162,47 @@ def _mount() -> None:
 
 
 _mount()
+
+
+# --- unknown routes and methods ---------------------------------------------------------------------------------
+# Ninja answers a known path with an unknown method by a bare HttpResponseNotAllowed, its root (/api/v1/) raises
+# Http404 outside its exception handlers, and Django answers an unknown path with its HTML 404 page: the API's
+# callers get the JSON error shape for all three instead.
+
+
+def _json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @functools.wraps(view)  # keeps csrf_exempt, which ninja sets on its views
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            response = view(request, *args, **kwargs)
+        except Http404:
+            return unknown_route(request)
+        if not isinstance(response, HttpResponseNotAllowed):
+            return response
+        allowed = sorted(method.strip() for method in response["Allow"].split(","))
+        answer = error(
+            request,
+            405,
+            f"{request.method} is not allowed here; allowed: {', '.join(allowed)}.",
+            "method_not_allowed",
+            allowed=allowed,
+        )
+        answer["Allow"] = response["Allow"]
+        return answer
+
+    return wrapper
+
+
+@csrf_exempt
+def unknown_route(request: HttpRequest) -> HttpResponse:
+    return error(request, 404, f"No API route {request.path}.", "not_found")
+
+
+def api_urls() -> tuple[list[URLPattern | URLResolver], str, str]:
+    """The API's URL patterns for `include()`, answering 404 and 405 as JSON, then a JSON 404 for any other path."""
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        if isinstance(pattern, URLPattern):
+            pattern.callback = _json_errors(pattern.callback)
+    # A regex route: the cross-tenant sweep walks path() routes only.
+    return [*patterns, re_path(r"^.*$", unknown_route, name="unknown")], app_name, namespace

@@ -10,7 +10,7 @@ from django.urls import URLPattern, URLResolver, include, path
 
 from accounts.access import member_required
 from leadgen import views
-from leadgen.api import api
+from leadgen.api import api_urls
 
 
 def _public(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLResolver]:
@@ -28,7 +28,7 @@ def _coming(title: str, nav: str):  # type: ignore[no-untyped-def]
     return view
 
 
-api_patterns, api_app, api_namespace = api.urls
+api_patterns, api_app, api_namespace = api_urls()
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),

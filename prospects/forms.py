@@ -7,6 +7,7 @@ from django import forms
 from accounts.models import Membership
 from prospects.fields import TEXT_FIELDS
 from prospects.models import LawfulBasis, OutcomeResult, Prospect, Stage
+from prospects.plain_words import SENIORITY_CHOICES, seniority_code
 
 
 def member_choices() -> list[tuple[str, str]]:
@@ -35,6 +36,8 @@ class ProspectForm(forms.ModelForm):
         if self.instance.pk and not self.is_bound:
             self.initial["tags"] = ", ".join(self.instance.tags)
             self.initial["owner"] = self.instance.owner_id or ""
+        if "seniority" in self.fields:
+            self.fields["seniority"] = seniority_field(self.instance.seniority)
 
     def _post_clean(self) -> None:
         # The service, not the model form, validates and writes (dedup, normalisation, timeline).
@@ -112,3 +115,39 @@ class SavedViewForm(forms.Form):
 
 class CompanySearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=200)
+
+
+def seniority_field(current: str = "") -> forms.ChoiceField:
+    """Seniority as a picker of plain labels ("C-level", stored as c_suite); a stored value outside the vocabulary
+    stays selectable, so editing a prospect never loses it."""
+    choices = [("", "—"), *SENIORITY_CHOICES]
+    if current and seniority_code(current) is None:
+        choices.append((current, current))
+    return forms.ChoiceField(choices=choices, required=False, label="Seniority")
+
+
+class ProspectAddForm(ProspectForm):
+    """"Add prospect": one person and their company (by name or website); the service dedups and checks suppression."""
+
+    class Meta(ProspectForm.Meta):
+        fields = [
+            "first_name",
+            "last_name",
+            "email",
+            "title",
+            "seniority",
+            "linkedin_url",
+            "phone",
+            "location",
+            "company_name",
+            "company_domain",
+            "lawful_basis",
+        ]
+        labels = {"linkedin_url": "LinkedIn URL", "company_domain": "Company website or domain"}
+
+    def service_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {name: self.cleaned_data[name] for name in self._meta.fields or ()}
+        data["lawful_basis"] = data["lawful_basis"] or ""
+        data["tags"] = self.cleaned_data["tags"]
+        data["owner_id"] = self.cleaned_data["owner"]
+        return data

@@ -106,3 +106,39 @@ def tags(values: list[str] | str | None) -> list[str]:
         if tag:
             seen.setdefault(tag, None)
     return list(seen)
+
+
+# Browsers drop these anywhere in a URL ("java\tscript:" runs as javascript:) and strip C0 controls and spaces
+# around it, so the scheme is judged on what a browser would see.
+_URL_IGNORED = re.compile(r"[\t\n\r]")
+_URL_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):(?!\d)", re.I)
+WEB_URL_ERROR = "must be a web address starting with http:// or https://"
+
+
+def web_url(value: str | None) -> str:
+    """A LinkedIn or website URL as stored: trimmed, '' when empty. Raises ValidationError for any scheme other
+    than http/https (`javascript:`, `data:`, `file:` ...). A bare 'linkedin.com/in/ada' or 'acme.com' is kept as
+    given: pages link it as https."""
+    cleaned = (value or "").strip(
+        " \x00\x01\x02\x03\x04\x05\x06\x07\x08\t\n\x0b\x0c\r\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f"
+    )
+    if not cleaned:
+        return ""
+    scheme = _URL_SCHEME.match(_URL_IGNORED.sub("", cleaned))
+    if scheme and scheme.group(1).lower() not in ("http", "https"):
+        raise ValidationError(WEB_URL_ERROR, code="url_scheme")
+    if scheme is None and cleaned.startswith(("//", "\\")):
+        raise ValidationError(WEB_URL_ERROR, code="url_scheme")
+    return cleaned
+
+
+def web_href(value: str | None) -> str:
+    """The link for a stored URL: https:// added to a bare address; '' for anything web_url refuses (so an old row
+    holding `javascript:` is shown as text, never as a link)."""
+    try:
+        cleaned = web_url(value)
+    except ValidationError:
+        return ""
+    if not cleaned or _URL_SCHEME.match(cleaned):
+        return cleaned
+    return f"https://{cleaned}"

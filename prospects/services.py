@@ -95,6 +95,10 @@ def clean_prospect_data(data: dict[str, Any]) -> dict[str, Any]:
         except ValidationError:
             errors["email"] = f"{cleaned['email'][:80]!r} is not a valid email address"
     if "linkedin_url" in cleaned:
+        try:
+            cleaned["linkedin_url"] = normalize.web_url(cleaned["linkedin_url"])
+        except ValidationError as exc:
+            errors["linkedin_url"] = exc.messages[0]
         cleaned["linkedin_normalized"] = normalize.linkedin(cleaned["linkedin_url"])
     if "company_domain" in cleaned:
         cleaned["company_domain"] = normalize.domain(cleaned["company_domain"]) or ""
@@ -364,6 +368,11 @@ def _clean_company_data(data: dict[str, Any]) -> dict[str, Any]:
             limit = limits.get(field)
             if limit and len(value) > limit:
                 errors[field] = f"is longer than {limit} characters"
+            if field in ("website", "linkedin_url"):
+                try:
+                    value = normalize.web_url(value)
+                except ValidationError as exc:
+                    errors[field] = exc.messages[0]
             cleaned[field] = value
     if "domain" in data:
         raw = (data["domain"] or "").strip()
@@ -533,3 +542,35 @@ def saved_view_save(*, org: Organization, user: User, name: str, query: str) -> 
 
 def saved_view_delete(*, saved_view: SavedView) -> None:
     saved_view.delete()
+
+
+# --- one prospect added by hand ("Add prospect") ----------------------------------------------------------------
+
+
+class SuppressedProspect(Exception):
+    """The person or their domain is on the organisation's suppression list."""
+
+
+def prospect_add(*, org: Organization, data: dict[str, Any], actor: User | None) -> Prospect:
+    """A person added from the UI: deduplicated like any entry point (DuplicateProspect with the existing row),
+    refused when suppressed (SuppressedProspect), linked to its company by domain, else by name (the org's company
+    of that name, or a new one), and owned by `owner_id` when given."""
+    owner_id = data.get("owner_id")
+    if owner_id is not None and not Membership.objects.filter(user_id=owner_id).exists():
+        raise ValidationError({"owner": "must be a member of this organisation"})
+    with transaction.atomic():
+        result = prospect_upsert(org=org, data=data, actor=actor, source=Source.MANUAL, create_only=True)
+        if result.status == "suppressed" or result.prospect is None:
+            raise SuppressedProspect()
+        prospect = result.prospect
+        changed = []
+        if prospect.company_id is None and prospect.company_name:
+            company = Company.objects.filter(name__iexact=prospect.company_name).order_by("pk").first()
+            prospect.company = company or Company.objects.create(org=org, name=prospect.company_name[:255])
+            changed.append("company")
+        if owner_id is not None:
+            prospect.owner_id = owner_id
+            changed.append("owner")
+        if changed:
+            prospect.save(update_fields=[*changed, "updated_at"])
+    return prospect

@@ -19,6 +19,7 @@ urlpatterns: list = [
     path("prospects/views/", views.saved_view_create, name="saved_view_create"),
     path("prospects/views/<int:saved_view_id>/delete/", views.saved_view_delete, name="saved_view_delete"),
     path("prospects/board/", views.prospect_board, name="prospect_board"),
+    path("prospects/new/", views.prospect_new, name="prospect_new"),
     path("prospects/<int:prospect_id>/", views.prospect_detail, name="prospect_detail"),
     path("prospects/<int:prospect_id>/edit/", views.prospect_edit, name="prospect_edit"),
     path("prospects/<int:prospect_id>/profile/", views.prospect_profile, name="prospect_profile"),

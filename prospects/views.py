@@ -26,12 +26,15 @@ from prospects.forms import (
     BulkForm,
     NoteForm,
     OutcomeForm,
+    ProspectAddForm,
     ProspectForm,
     SavedViewForm,
     StageForm,
     member_choices,
 )
+from prospects.icps import selectors as icp_selectors
 from prospects.models import Company, OutcomeResult, Prospect, SavedView, Source, Stage
+from prospects.scoring.intake import pipeline_enqueue_on_commit
 from prospects.scoring.qualification import prospect_qualifications
 from prospects.selectors import InvalidCursor, ProspectFilters
 from prospects.timezones import SOURCE_FALLBACK, prospect_timezone, timezone_label
@@ -45,9 +48,11 @@ LIST_COLUMNS = [
     ("title", "Title"),
     ("stage", "Stage"),
     ("score", "Score"),
+    ("tier", "Tier"),
     ("created_at", "Created"),
     ("updated_at", "Updated"),
 ]
+UNSORTED_COLUMNS = {"tier"}
 EXPORT_FIELDS = [
     "id",
     *PROFILE_FIELDS,
@@ -86,7 +91,10 @@ def _list_context(request: OrgRequest, filters: ProspectFilters, cursor: str | N
         "next_query": "&".join(filter(None, [query, f"cursor={page.next_cursor}"]))
         if page.next_cursor
         else "",
-        "columns": [(name, label, filters.sort_link(name)) for name, label in LIST_COLUMNS],
+        "columns": [
+            (name, label, filters.sort_link(name) if name not in UNSORTED_COLUMNS else "")
+            for name, label in LIST_COLUMNS
+        ],
         "stages": Stage.choices,
         "bulk_actions": BULK_ACTIONS,
     }
@@ -106,6 +114,18 @@ def prospect_list(request: OrgRequest) -> HttpResponse:
             "owners": owners,
             "sources": Source.choices,
             "tiers": selectors.TIERS,
+            "icps": icp_selectors.icp_choices(),
+            "more_filters_active": any(
+                value not in (None, "")
+                for value in (
+                    filters.score_min,
+                    filters.score_max,
+                    filters.source,
+                    filters.tag,
+                    filters.created_after,
+                    filters.created_before,
+                )
+            ),
             "saved_views": selectors.saved_view_list(user=request.user),
         }
     )
@@ -233,6 +253,33 @@ def saved_view_delete(request: OrgRequest, saved_view_id: int) -> HttpResponse:
 
 
 # --- one prospect ------------------------------------------------------------------------------------------
+
+
+@member_required
+def prospect_new(request: OrgRequest) -> HttpResponse:
+    """ "Add prospect": one person and their company; a duplicate links to the person already on file."""
+    form = ProspectAddForm(request.POST or None)
+    duplicate: Prospect | None = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            prospect = services.prospect_add(org=request.org, data=form.service_data(), actor=request.user)
+        except services.DuplicateProspect as exc:
+            duplicate = exc.existing
+        except services.SuppressedProspect:
+            form.add_error(
+                None, "This person or their domain is on the suppression list, so they were not added."
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for message in errors:
+                    form.add_error(field if field in form.fields else None, message)
+        else:
+            pipeline_enqueue_on_commit(org_id=prospect.org_id, prospect_ids=[prospect.pk])
+            messages.success(request, f"Added {prospect}. Enrichment and scoring have started.")
+            return redirect("prospect_detail", prospect_id=prospect.pk)
+    context = {"form": form, "duplicate": duplicate, "nav": "prospects"}
+    status = 400 if form.errors or duplicate else 200
+    return render(request, "prospects/new.html", context, status=status)
 
 
 def _prospect(prospect_id: int) -> Prospect:

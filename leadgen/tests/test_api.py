@@ -43,8 +43,30 @@ def test_revoked_key_is_refused(tenant: Tenant) -> None:
 
 
 def test_unknown_route_and_method_errors_are_json(tenant: Tenant) -> None:
-    response = tenant.api().delete("/api/v1/me")
+    api = tenant.api()
+    response = api.delete("/api/v1/me")
     assert response.status_code == 405
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "detail": "DELETE is not allowed here; allowed: GET.",
+        "code": "method_not_allowed",
+        "allowed": ["GET"],
+    }
+    assert response["Allow"] == "GET"
+
+    for method, path in [
+        ("GET", "/api/v1/nothing-here"),
+        ("POST", "/api/v1/prospects/1/nothing"),
+        ("DELETE", "/api/v1/"),
+        ("GET", "/api/v1/prospects/"),  # no slash appended: one answer, no redirect
+    ]:
+        for client in (api, Client()):  # with or without a key (and no CSRF token for the POST)
+            unknown = client.generic(method, path)
+            assert unknown.status_code == 404, (method, path, unknown.content)
+            assert unknown["Content-Type"] == "application/json"
+            assert unknown.json() == {"detail": f"No API route {path}.", "code": "not_found"}
+    # Pages outside the API keep Django's own 404.
+    assert "json" not in Client().get("/no-such-page/")["Content-Type"]
 
 
 def test_rate_limit_answers_429_with_retry_after(tenant: Tenant) -> None:

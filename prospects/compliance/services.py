@@ -179,6 +179,41 @@ def _suppression_value(raw: str) -> tuple[str, str] | None:
     return (SuppressionKind.DOMAIN, domain) if domain else None
 
 
+def _on_list(wanted: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (kind, value) pairs the current organisation's list already holds."""
+    pairs = list(wanted)
+    existing: set[tuple[str, str]] = set()
+    for kind in (SuppressionKind.EMAIL, SuppressionKind.DOMAIN):
+        values = [value for k, value in pairs if k == kind]
+        for start in range(0, len(values), 5000):
+            existing.update(
+                (kind, value)
+                for value in Suppression.objects.filter(
+                    kind=kind, value__in=values[start : start + 5000]
+                ).values_list("value", flat=True)
+            )
+    return existing
+
+
+def _suppressions_create(
+    *, org: Organization, new: list[tuple[str, str]], actor: User | None, reason: str, invalid: int
+) -> None:
+    """Insert the new entries with one audit entry for the lot (it counts them: values stay off the log)."""
+    with transaction.atomic():
+        Suppression.objects.bulk_create(
+            [Suppression(org=org, kind=k, value=v, reason=reason[:255], created_by=actor) for k, v in new],
+            ignore_conflicts=True,  # a concurrent add of the same value is not an error
+            batch_size=2000,
+        )
+        if new:
+            audit_record(
+                org=org,
+                actor=actor,
+                action="suppression.imported",
+                data={"added": len(new), "invalid": invalid, "reason": reason[:255]},
+            )
+
+
 def suppression_import(
     *, org: Organization, lines: Iterable[str], actor: User | None, reason: str = ""
 ) -> SuppressionImportResult:
@@ -197,32 +232,57 @@ def suppression_import(
                 result.invalid.append(cell[:80])
             continue
         wanted[parsed] = None
-    existing: set[tuple[str, str]] = set()
-    for kind in (SuppressionKind.EMAIL, SuppressionKind.DOMAIN):
-        values = [value for k, value in wanted if k == kind]
-        for start in range(0, len(values), 5000):
-            existing.update(
-                (kind, value)
-                for value in Suppression.objects.filter(
-                    kind=kind, value__in=values[start : start + 5000]
-                ).values_list("value", flat=True)
-            )
+    existing = _on_list(wanted)
     new = [key for key in wanted if key not in existing]
-    with transaction.atomic():
-        Suppression.objects.bulk_create(
-            [Suppression(org=org, kind=k, value=v, reason=reason[:255], created_by=actor) for k, v in new],
-            ignore_conflicts=True,  # a concurrent add of the same value is not an error
-            batch_size=2000,
-        )
-        if new:
-            audit_record(
-                org=org,
-                actor=actor,
-                action="suppression.imported",
-                data={"added": len(new), "invalid": len(result.invalid), "reason": reason[:255]},
-            )
+    _suppressions_create(org=org, new=new, actor=actor, reason=reason, invalid=len(result.invalid))
     result.added, result.already = len(new), len(existing)
     return result
+
+
+@dataclass(frozen=True)
+class SuppressionValueResult:
+    """What became of one value of a bulk add: `added`, `already` (on the list, or earlier in the same request)
+    or `invalid` (neither an email address nor a domain)."""
+
+    value: str
+    status: str
+    kind: str = ""
+    normalized: str = ""
+    suppression_id: int | None = None
+
+
+def suppression_add_many(
+    *, org: Organization, values: Iterable[str], actor: User | None, reason: str = ""
+) -> list[SuppressionValueResult]:
+    """Add emails and domains (as `suppression_add` reads them), a result per value, one audit entry."""
+    given = list(values)
+    parsed = [_suppression_value(value) for value in given]
+    wanted = dict.fromkeys(pair for pair in parsed if pair is not None)
+    existing = _on_list(wanted)
+    new = [pair for pair in wanted if pair not in existing]
+    invalid = sum(pair is None for pair in parsed)
+    _suppressions_create(org=org, new=new, actor=actor, reason=reason, invalid=invalid)
+    ids = {
+        (entry.kind, entry.value): entry.pk
+        for entry in Suppression.objects.filter(
+            Q(kind=SuppressionKind.EMAIL, value__in=[v for k, v in wanted if k == SuppressionKind.EMAIL])
+            | Q(kind=SuppressionKind.DOMAIN, value__in=[v for k, v in wanted if k == SuppressionKind.DOMAIN])
+        ).only("pk", "kind", "value")
+    }
+    results: list[SuppressionValueResult] = []
+    fresh = set(new)
+    for value, pair in zip(given, parsed, strict=True):
+        if pair is None:
+            results.append(SuppressionValueResult(value=value, status="invalid"))
+            continue
+        status = "added" if pair in fresh else "already"
+        fresh.discard(pair)
+        results.append(
+            SuppressionValueResult(
+                value=value, status=status, kind=pair[0], normalized=pair[1], suppression_id=ids.get(pair)
+            )
+        )
+    return results
 
 
 def is_suppressed(*, email_normalized: str | None, domain: str | None = None) -> bool:

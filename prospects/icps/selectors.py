@@ -123,3 +123,8 @@ def example_picker(*, q: str, prospect_ids: list[int], company_ids: list[int]) -
             Company.objects.filter(company_q).exclude(pk__in=company_ids).order_by("name")[:PICKER_RESULTS]
         )
     return ExamplePicker(selected_prospects, selected_companies, found_prospects, found_companies)
+
+
+def icp_choices() -> list[tuple[int, str]]:
+    """(id, name) of the organisation's ICPs for filter pickers, active ones first."""
+    return list(ICP.objects.order_by("-is_active", "name").values_list("id", "name"))

@@ -120,6 +120,8 @@ class RowCleaner:
         v = self.mapped_values(cells)
         email_normalized = normalized_email(v["email"])
         self.split_name(v)
+        if not normalize.web_href(v["linkedin_url"]) and v["linkedin_url"].strip():
+            raise RowError(f"LinkedIn URL {normalize.WEB_URL_ERROR}")
         linkedin_normalized = normalize.linkedin(v["linkedin_url"]) if v["linkedin_url"] else None
         if not (email_normalized or linkedin_normalized or v["first_name"] or v["last_name"]):
             raise RowError("no email, LinkedIn URL or name to identify the person")

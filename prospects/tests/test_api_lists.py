@@ -10,7 +10,7 @@ import pytest
 from conftest import Tenant
 from prospects.models import ICP, DiscoveryRun, Import, ImportRowError, Note
 from prospects.schemas import LIST_LIMIT_MAX
-from prospects.tests.factories import CompanyFactory, ProspectFactory
+from prospects.tests.factories import CompanyFactory, ProspectFactory, SuppressionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -62,6 +62,12 @@ def _discovery_runs(tenant: Tenant) -> str:
     return "/api/v1/discovery-runs"
 
 
+def _suppressions(tenant: Tenant) -> str:
+    for _ in range(ROWS):
+        SuppressionFactory(org=tenant.org)
+    return "/api/v1/suppressions"
+
+
 LISTS: dict[str, Callable[[Tenant], str]] = {
     "prospects": _prospects,
     "notes": _notes,
@@ -70,6 +76,7 @@ LISTS: dict[str, Callable[[Tenant], str]] = {
     "import_errors": _import_errors,
     "icps": _icps,
     "discovery_runs": _discovery_runs,
+    "suppressions": _suppressions,
 }
 
 

@@ -65,8 +65,11 @@ def test_filter_and_bulk_edit_the_list(live_site: str, new_page: Callable[..., P
     page.get_by_label("Search").fill("")
     # Wait for the unfiltered answer before the next filter, so a late response cannot overwrite a newer one.
     expect(page.locator("#result-count")).to_have_text("5 prospects")
+    page.locator("#filter-stage summary").click()  # the stage filter is a dropdown in the filter bar
     page.locator("#filters").get_by_label("Contacted").check()
     expect(page.locator("#result-count")).to_have_text("3 prospects")
+    page.locator("#filter-stage summary").click()  # closes the dropdown
+    expect(page.locator("#filter-stage summary")).to_have_text("Stage (1)")
 
     # Sorting by name keeps the stage filter.
     page.locator("#prospect-table thead").get_by_role("link", name="Name").click()

@@ -21,3 +21,13 @@
 
   document.addEventListener("htmx:afterSwap", updateCount);
 })();
+
+// The stage filter's summary says how many stages are ticked (the filter form itself is not re-rendered).
+(() => {
+  document.addEventListener("change", (event) => {
+    const box = event.target;
+    if (!box.matches || !box.matches('#filter-stage input[name="stage"]')) return;
+    const n = document.querySelectorAll('#filter-stage input[name="stage"]:checked').length;
+    document.querySelector("#filter-stage summary").textContent = n ? `Stage (${n})` : "Any stage";
+  });
+})();
