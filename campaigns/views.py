@@ -210,7 +210,7 @@ def campaign_preview(request: OrgRequest, campaign_id: int) -> HttpResponse:
             context |= {
                 "subject": "".join([subject.text]),
                 "body": "".join([body.text]),
-                "missing": subject.missing + body.missing,
+                "missing": list(dict.fromkeys(subject.missing + body.missing)),
             }
     return render(request, "campaigns/detail.html#preview", context)
 
@@ -279,7 +279,7 @@ def prospect_campaigns(request: OrgRequest, prospect_id: int) -> HttpResponse:
         pending = row.current_message
         waiting = pending is not None and pending.status in PENDING
         upcoming = row.next_send_at or (pending.scheduled_at if waiting and pending else None)
-        active = row.state == EnrollmentState.ACTIVE
+        active = row.state == EnrollmentState.ACTIVE and row.campaign.status == CampaignStatus.ACTIVE
         row.next_at = upcoming if active else None  # type: ignore[attr-defined]
         row.in_review = active and waiting and pending.status == MessageStatus.DRAFT  # type: ignore[attr-defined,union-attr]
     return render(request, "campaigns/_prospect_campaigns.html", {"prospect": prospect, "rows": rows})

@@ -109,6 +109,8 @@ def smtp_check(*, mailbox: Mailbox) -> Check:
         )
     except transport.HostRefused as exc:
         return Check("SMTP", False, exc.detail)
+    except transport.NotDelivered as exc:  # the name does not resolve, or nothing answers
+        return Check("SMTP", False, f"Could not reach {mailbox.smtp_host}:{mailbox.smtp_port}: {exc}")
     except smtplib.SMTPResponseException as exc:
         return Check("SMTP", False, f"The server answered: {exc.smtp_code} {_text(exc.smtp_error)}")
     except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
@@ -136,6 +138,8 @@ def imap_check(*, mailbox: Mailbox) -> Check:
                 client.starttls(ssl_context=ssl.create_default_context())
     except transport.HostRefused as exc:
         return Check("IMAP", False, exc.detail)
+    except transport.NotDelivered as exc:  # the name does not resolve, or nothing answers
+        return Check("IMAP", False, f"Could not reach {host}:{port}: {exc}")
     except (imaplib.IMAP4.error, OSError, ssl.SSLError) as exc:
         return Check("IMAP", False, f"Could not talk to {host}:{port}: {exc}")
     try:

@@ -235,3 +235,13 @@ def test_message_detail_shows_what_happened_to_it(tenant: Tenant) -> None:
     assert "Failed" in page and "550 5.1.1" in page and "Server said" in page
     assert reverse("prospect_detail", args=[prospect.pk]) in page and "desk@acme.test" in page
     assert message.message_id.strip("<>") in page and "Hello Ada," in page
+
+
+@pytest.mark.django_db
+def test_test_connection_to_a_name_that_does_not_resolve_says_so(tenant: Tenant) -> None:
+    mailbox = MailboxFactory(
+        org=tenant.org, smtp_host="smtp.nowhere.invalid", smtp_port=587, imap_host="imap.nowhere.invalid"
+    )
+    page = _html(tenant.admin_client.post(reverse("mailbox_test", args=[mailbox.pk]), HTTP_HX_REQUEST="true"))
+    assert "SMTP: failed" in page and "IMAP: failed" in page
+    assert "Could not reach smtp.nowhere.invalid:587" in page and "imap.nowhere.invalid:993" in page
