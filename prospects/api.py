@@ -6,7 +6,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from ninja import File, Form, Query, Router, Status, UploadedFile
+from ninja import Body, File, Form, Query, Router, Status, UploadedFile
 from pydantic import ValidationError as SchemaError
 
 from leadgen.api_errors import error
@@ -17,6 +17,7 @@ from prospects.imports import formats
 from prospects.imports import services as import_services
 from prospects.models import Company, Import, Prospect, Source
 from prospects.schemas import (
+    BulkBody,
     BulkIn,
     BulkOut,
     CompanyIn,
@@ -100,23 +101,26 @@ def prospect_create(request: HttpRequest, payload: ProspectIn, upsert: bool = Fa
 
 
 @router.post("/prospects/bulk", response=BulkOut, summary="Upsert up to 1,000 prospects; a result per item")
-def prospect_bulk(request: HttpRequest, payload: BulkIn) -> Any:
-    if len(payload.items) > BULK_MAX_ITEMS:
+def prospect_bulk(request: HttpRequest, payload: Body[BulkBody]) -> Any:
+    """The body is `{"items": [...], "update_existing": true}` or the bare array `[...]` (existing people are
+    then updated)."""
+    bulk = payload if isinstance(payload, BulkIn) else BulkIn(items=payload)
+    if len(bulk.items) > BULK_MAX_ITEMS:
         return error(
             request,
             413,
-            f"At most {BULK_MAX_ITEMS:,} items per request (got {len(payload.items):,}).",
+            f"At most {BULK_MAX_ITEMS:,} items per request (got {len(bulk.items):,}).",
             "too_large",
         )
     org = request.auth.org  # type: ignore[attr-defined]
     results = []
-    for index, item in enumerate(payload.items):
+    for index, item in enumerate(bulk.items):
         outcome: dict[str, Any] = {"index": index, "status": "error", "id": None, "errors": []}
         try:
             data = ProspectIn.model_validate(item).model_dump(exclude_unset=True)
             with transaction.atomic():
                 upserted = services.prospect_upsert(
-                    org=org, data=data, source=Source.API, update_existing=payload.update_existing
+                    org=org, data=data, source=Source.API, update_existing=bulk.update_existing
                 )
         except ValidationError as exc:
             outcome["errors"] = error_items(exc)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
 from pydantic import ConfigDict, Field, field_validator
@@ -134,8 +134,16 @@ class ProspectListOut(Schema):
 
 class BulkIn(Schema):
     # Raw objects: each item is validated on its own so one bad item never fails the others.
-    items: list[dict[str, Any]]
+    items: list[dict[str, Any]] = Field(description="Prospects, each with the fields of POST /prospects")
     update_existing: bool = True
+
+
+# The body of POST /prospects/bulk: `{"items": [...], "update_existing": ...}` or the bare array of items.
+BulkArray = Annotated[
+    list[dict[str, Any]],
+    Field(title="BulkArray", description='A bare array of prospects: the same as {"items": [...]}'),
+]
+BulkBody = BulkIn | BulkArray
 
 
 class BulkItemOut(Schema):

@@ -309,6 +309,29 @@ def test_bulk_over_1000_items_is_refused(tenant: Tenant) -> None:
         assert Prospect.objects.count() == 0
 
 
+def test_bulk_takes_a_bare_array_too_and_documents_both(tenant: Tenant, client: Any) -> None:
+    ProspectFactory(org=tenant.org, email="old@acme.test", title="")
+    items = [{"email": "new@acme.test"}, {"email": "old@acme.test", "title": "CFO"}, {"email": "broken"}]
+    response = post(tenant.api(), "/api/v1/prospects/bulk", items)
+    assert response.status_code == 200, response.content
+    assert [r["status"] for r in response.json()["results"]] == ["created", "updated", "error"]
+    over = post(tenant.api(), "/api/v1/prospects/bulk", [{"email": f"p{i}@acme.test"} for i in range(1001)])
+    assert over.status_code == 413 and over.json()["code"] == "too_large"
+    for body in ({"nothing": []}, "a string", [1, 2]):
+        refused = post(tenant.api(), "/api/v1/prospects/bulk", body)
+        assert refused.status_code == 422 and refused.json()["code"] == "validation_error", body
+    # Neither shape: what each would need, without pydantic's names for the shapes.
+    assert {e["field"] for e in refused.json()["errors"]} == {"items", "0", "1"}
+
+    schema = client.get("/api/v1/openapi.json").json()
+    request_schema = schema["paths"]["/api/v1/prospects/bulk"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]
+    shapes = request_schema["schema"]["anyOf"]
+    assert {"$ref": "#/components/schemas/BulkIn"} in shapes
+    assert {"type": "array", "title": "BulkArray"}.items() <= next(s for s in shapes if "type" in s).items()
+
+
 # --- notes, outcome, merge --------------------------------------------------------------------------------
 
 
