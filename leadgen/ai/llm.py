@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from pydantic import BaseModel, ValidationError
 
+from .budget import ai_spend_record
 from .embeddings import openai_client
 from .errors import AIProviderError, AIResponseError
 from .pricing import cost_usd
@@ -304,7 +305,8 @@ def complete_json(
     """One judgement from the configured chat model, as validated data plus what it cost.
 
     Raises AIProviderError when the provider fails (after retries) and AIResponseError when the reply is not
-    valid JSON for `schema`; both carry the tokens already spent so callers can charge the budget.
+    valid JSON for `schema`; both carry the tokens already spent. Every answered call is charged to the
+    organisation in scope (leadgen.ai.budget); callers check `ai_budget_reached` before calling.
     """
     import openai
 
@@ -342,6 +344,14 @@ def complete_json(
     output_tokens = completion.usage.completion_tokens if completion.usage else 0
     model = completion.model or config.model
     cost = cost_usd(model, input_tokens, output_tokens)
+    # Charged before the reply is checked: an unusable reply was billed too.
+    ai_spend_record(
+        purpose=prompt.name,
+        model=model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=cost,
+    )
 
     def fail(message: str) -> AIResponseError:
         error = AIResponseError(f"{prompt.name}/{prompt.version}: {message}", provider="openai")
