@@ -193,7 +193,9 @@ class _StartPlanner:
             .values("starts_on")
             .annotate(n=Count("id"))
         )
-        self.starts: Counter[dt.date] = Counter({row["starts_on"]: row["n"] for row in rows})
+        self.starts: Counter[dt.date] = Counter(
+            {row["starts_on"]: row["n"] for row in rows if row["starts_on"]}
+        )
 
     def _first_send(self, after: dt.datetime, zone: str, window: Window) -> dt.datetime:
         step = self.first_step

@@ -76,8 +76,8 @@ class CampaignSettingsForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["mailboxes"].queryset = Mailbox.objects.order_by("name")
-        self.fields["icp"].queryset = ICP.objects.order_by("name")
+        self.fields["mailboxes"].queryset = Mailbox.objects.order_by("name")  # type: ignore[attr-defined]
+        self.fields["icp"].queryset = ICP.objects.order_by("name")  # type: ignore[attr-defined]
 
     def clean_timezone(self) -> str:
         value = str(self.cleaned_data["timezone"]).strip()

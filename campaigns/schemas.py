@@ -11,6 +11,9 @@ from pydantic import ConfigDict, Field, field_validator
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
+StopRule = Literal["reply", "bounce", "unsubscribe", "meeting", "click"]
+DEFAULT_STOP_RULES: tuple[StopRule, ...] = ("reply", "bounce", "unsubscribe", "meeting")
+
 
 class ScheduleIn(Schema):
     days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], min_length=1, max_length=7)
@@ -54,9 +57,7 @@ class CampaignIn(Schema):
     timezone: str = "UTC"
     schedule: ScheduleIn = Field(default_factory=ScheduleIn)
     review_required: bool = False
-    stop_on: list[Literal["reply", "bounce", "unsubscribe", "meeting", "click"]] = Field(
-        default_factory=lambda: ["reply", "bounce", "unsubscribe", "meeting"]
-    )
+    stop_on: list[StopRule] = Field(default_factory=lambda: list(DEFAULT_STOP_RULES))
     steps: list[StepIn] = Field(default_factory=list, max_length=20)
 
 
@@ -69,7 +70,7 @@ class CampaignPatch(Schema):
     timezone: str | None = None
     schedule: ScheduleIn | None = None
     review_required: bool | None = None
-    stop_on: list[Literal["reply", "bounce", "unsubscribe", "meeting", "click"]] | None = None
+    stop_on: list[StopRule] | None = None
     steps: list[StepIn] | None = Field(default=None, max_length=20)
 
 

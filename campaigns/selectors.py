@@ -15,7 +15,7 @@ from .models import Campaign, CampaignStatus, Enrollment, Step
 PAGE_SIZE = 50
 
 
-def _message_count(status: Iterable[str] | None = None) -> Subquery:
+def _message_count(status: Iterable[str] | None = None) -> Coalesce:
     messages = Message.objects.filter(campaign_id=OuterRef("pk"))
     if status is not None:
         messages = messages.filter(status__in=list(status))

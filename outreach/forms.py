@@ -92,7 +92,7 @@ class MailboxForm(forms.ModelForm):
             self.initial["dkim_private_key"] = ""
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         for name in SECRET_FIELDS:
             if not data.get(name) and self.instance.pk is not None:
                 data[name] = getattr(self.instance, name)

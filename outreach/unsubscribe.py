@@ -32,7 +32,7 @@ class _ShortSigner(signing.Signer):
     """A Signer whose signature is the first 128 bits of the HMAC in hex (fits an email local part)."""
 
     def signature(self, value: str | bytes, key: Any = None) -> str:
-        mac = salted_hmac(self.salt + "signer", value, key or self.key, algorithm=self.algorithm)
+        mac = salted_hmac(self.salt + "signer", value, key or self.key, algorithm=self.algorithm)  # type: ignore[operator]
         return mac.hexdigest()[:SIGNATURE_CHARS]
 
 

@@ -109,7 +109,7 @@ def outbox(request: OrgRequest) -> HttpResponse:
         "status": status or "",
         "nav": "campaigns",
     }
-    template = "outreach/outbox.html#outbox-table" if request.htmx else "outreach/outbox.html"
+    template = "outreach/outbox.html#outbox-table" if request.htmx else "outreach/outbox.html"  # type: ignore[attr-defined]
     return render(request, template, context)
 
 

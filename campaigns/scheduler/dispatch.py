@@ -52,7 +52,7 @@ RETURNING e.id, e.org_id
 def due_claim(*, now: dt.datetime, batch: int, lease_seconds: int = 300) -> list[tuple[int, int]]:
     """Claim up to `batch` due enrollments of active campaigns, every org; returns (enrollment id, org id)."""
     horizon = now + dt.timedelta(seconds=settings.CAMPAIGN_PREPARE_AHEAD_SECONDS)
-    params = {
+    params: dict[str, Any] = {
         "lease": now + dt.timedelta(seconds=lease_seconds),
         "horizon": horizon,
         "now": now,
@@ -140,7 +140,15 @@ def _ai_draft(
     )
     if draft.hold_reason:
         raise Hold(draft.hold_reason)
-    keys = ("model", "prompt_version", "locale", "rules_broken", "rejected", "regenerated", "fell_back")
+    keys: tuple[str, ...] = (
+        "model",
+        "prompt_version",
+        "locale",
+        "rules_broken",
+        "rejected",
+        "regenerated",
+        "fell_back",
+    )
     keys += ("dropped_claims", "dropped", "input_tokens", "output_tokens", "cost_usd", "cache_key", "cached")
     notes = {key: getattr(draft, key) for key in keys if hasattr(draft, key)}
     extra = {
