@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -127,7 +128,7 @@ def seniority_field(current: str = "") -> forms.ChoiceField:
 
 
 class ProspectAddForm(ProspectForm):
-    """"Add prospect": one person and their company (by name or website); the service dedups and checks suppression."""
+    """ "Add prospect": one person and their company (by name or website); the service dedups and checks suppression."""
 
     class Meta(ProspectForm.Meta):
         fields = [
@@ -151,3 +152,44 @@ class ProspectAddForm(ProspectForm):
         data["tags"] = self.cleaned_data["tags"]
         data["owner_id"] = self.cleaned_data["owner"]
         return data
+
+
+def custom_value_text(value: Any) -> str:
+    """How a custom field's value reads and is edited: text as it is, anything else (an API may store numbers,
+    lists) as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+class CustomFieldsForm(forms.Form):
+    """A prospect's custom fields as rows of name and value (`key` and `value`, repeated). A blank value removes
+    its field; a value left as shown keeps its stored type. The limits are the service's (prospects.fields)."""
+
+    BLANK_ROWS = 3
+
+    def __init__(self, data: Any = None, *, prospect: Prospect) -> None:
+        super().__init__(data)
+        self.prospect = prospect
+
+    def rows(self) -> list[tuple[str, str]]:
+        if self.is_bound:
+            return list(zip(self.data.getlist("key"), self.data.getlist("value"), strict=False))
+        stored = [(key, custom_value_text(value)) for key, value in self.prospect.custom_fields.items()]
+        return [*stored, *[("", "")] * self.BLANK_ROWS]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        stored = self.prospect.custom_fields
+        fields: dict[str, Any] = {}
+        for raw_key, raw_value in self.rows():
+            key, value = " ".join(raw_key.split()), raw_value.strip()
+            if not key and not value:
+                continue
+            if not key:
+                self.add_error(None, f"Give the value “{value[:40]}” a name.")
+            elif key in fields:
+                self.add_error(None, f"Two fields are named “{key}”.")
+            elif value:
+                kept = key in stored and custom_value_text(stored[key]) == value
+                fields[key] = stored[key] if kept else value
+        cleaned["fields"] = fields
+        return cleaned

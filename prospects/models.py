@@ -72,6 +72,9 @@ class Company(OrgOwned):
     linkedin_url = models.URLField(max_length=500, blank=True)
     custom_fields = models.JSONField(default=dict, blank=True)
     funding_stage = models.CharField(max_length=40, blank=True)
+    # Total funding raised, as the source gives it (Apollo and Crunchbase: US dollars).
+    funding_total = models.PositiveBigIntegerField(null=True, blank=True)
+    keywords = ArrayField(models.CharField(max_length=120), default=list, blank=True)
     about_text = models.TextField(blank=True)
     social_links = models.JSONField(default=dict, blank=True)
     # Facts with their evidence, for grounding: [{"field", "value", "source", "url", "quote"}].

@@ -97,12 +97,14 @@ def linkedin(value: str | None) -> str | None:
 
 
 def tags(values: list[str] | str | None) -> list[str]:
+    """Distinct trimmed tags from a list or 'a, b; c'. Never shortened: prospects.fields.tags_check refuses a tag
+    over the limit with a clear error instead."""
     if values is None:
         return []
     items = values.replace(";", ",").split(",") if isinstance(values, str) else values
     seen: dict[str, None] = {}
     for item in items:
-        tag = str(item).strip()[:60]
+        tag = " ".join(str(item).split())
         if tag:
             seen.setdefault(tag, None)
     return list(seen)
@@ -142,3 +144,93 @@ def web_href(value: str | None) -> str:
     if not cleaned or _URL_SCHEME.match(cleaned):
         return cleaned
     return f"https://{cleaned}"
+
+
+# --- company values and flags (the API, forms, CSV import and webhooks read them the same way) -----------------
+
+_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*([kmb]|thousand|million|billion)?\+?", re.I)
+_SCALE = {"k": 1_000, "thousand": 1_000, "m": 1_000_000, "million": 1_000_000, "b": 10**9, "billion": 10**9}
+TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t", "x", "on", "unsubscribed", "opted out"})
+FALSE_WORDS = frozenset({"0", "false", "no", "n", "f", "off", "", "subscribed"})
+
+
+def _amounts(value: str) -> list[float]:
+    text = value.replace(",", "").replace("_", "").replace(" to ", "-")
+    found = []
+    for match in _NUMBER.finditer(text):
+        number = float(match.group(1))
+        scale = (match.group(2) or "").lower()
+        found.append(number * _SCALE.get(scale, 1))
+    return found
+
+
+def employee_count(value: str | int | None) -> int | None:
+    """'250', '1,200', '51-200' (the middle of a range: 126), '10,001+', '5K' → a head count; None when blank.
+    Raises ValidationError for text that holds no number."""
+    if value is None or isinstance(value, int):
+        return value
+    if not str(value).strip():
+        return None
+    numbers = _amounts(str(value))
+    if not numbers or len(numbers) > 2:
+        raise ValidationError(f"{str(value)[:80]!r} is not a number of employees")
+    return round(sum(numbers) / len(numbers))
+
+
+def money(value: str | int | None) -> int | None:
+    """'25000000', '$25,000,000', '25M', '1.2B', '€3.5 million' → a whole amount; None when blank."""
+    if value is None or isinstance(value, int):
+        return value
+    if not str(value).strip():
+        return None
+    numbers = _amounts(str(value))
+    if len(numbers) != 1:
+        raise ValidationError(f"{str(value)[:80]!r} is not an amount")
+    return round(numbers[0])
+
+
+def items(value: str | list[str] | None) -> list[str]:
+    """'Salesforce, AWS; Slack' or a list → distinct trimmed items, in order (case-insensitively distinct)."""
+    if value is None:
+        return []
+    parts = value.replace(";", ",").split(",") if isinstance(value, str) else [str(v) for v in value]
+    seen: dict[str, str] = {}
+    for part in parts:
+        item = " ".join(part.split())
+        if item:
+            seen.setdefault(item.lower(), item)
+    return list(seen.values())
+
+
+_TIMEZONES: dict[str, str] = {}
+
+
+def timezone_name(value: str | None) -> str:
+    """An IANA time zone name ('Europe/Berlin'), matched case-insensitively; HubSpot's 'america_slash_new_york'
+    form is understood. '' when blank; anything else raises ValidationError."""
+    raw = (value or "").strip()
+    if not raw:
+        return ""
+    if not _TIMEZONES:
+        from zoneinfo import available_timezones
+
+        _TIMEZONES.update({name.lower(): name for name in available_timezones()})
+    key = raw.lower().replace("_slash_", "/").replace(" ", "_")
+    found = _TIMEZONES.get(key)
+    if found is None:
+        raise ValidationError(
+            f"{raw[:80]!r} is not a time zone name such as Europe/Berlin or America/New_York"
+        )
+    return found
+
+
+def flag(value: str | bool | None) -> bool | None:
+    """'yes', 'true', '1', 'x' → True; 'no', 'false', '0', '' → False; None stays None. Other text raises."""
+    if value is None or isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValidationError(f"{str(value)[:80]!r} is not yes or no")

@@ -35,13 +35,35 @@ class ProspectIn(Schema):
         description="Split into first and last name when neither is given: 'Ada Lovelace', 'Lovelace, Ada'.",
     )
     title: str | None = None
+    seniority: str | None = None
+    department: str | None = None
     phone: str | None = None
     linkedin_url: str | None = None
     location: str | None = None
+    timezone: str | None = Field(
+        None, description="An IANA time zone name: 'Europe/Berlin', 'America/New_York'."
+    )
+    do_not_contact: bool | None = Field(
+        None, description="Never email this person. Creating or upserting can set it; only PATCH clears it."
+    )
     company_name: str | None = None
     company_domain: str | None = None
-    tags: list[str] | str | None = None
-    custom_fields: dict[str, Any] | None = None
+    company_industry: str | None = Field(
+        None, description="Written to the prospect's company, as are the others."
+    )
+    company_employee_count: int | str | None = Field(
+        None, description="A head count, or a range such as '51-200'."
+    )
+    company_technologies: list[str] | str | None = None
+    company_funding_stage: str | None = None
+    company_funding_total: int | str | None = Field(None, description="'25000000', '$25M'.")
+    company_linkedin_url: str | None = None
+    company_location: str | None = None
+    company_keywords: list[str] | str | None = None
+    tags: list[str] | str | None = Field(None, description="At most 50 per prospect, 60 characters each.")
+    custom_fields: dict[str, Any] | None = Field(
+        None, description="At most 50 keys of up to 64 characters; a value up to 2,000 characters."
+    )
     stage: str | None = None
 
 

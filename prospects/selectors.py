@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings as django_settings
 from django.db import connection
-from django.db.models import F, Q, QuerySet, TextField, Value
+from django.db.models import F, Func, Q, QuerySet, TextField, Value
 from django.db.models.expressions import Combinable
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.db.models.functions import Coalesce, Concat
@@ -436,6 +436,19 @@ def prospect_export_rows(*, filters: ProspectFilters, org_id: int) -> Iterator[P
         yield from rows
         if cursor is None:
             return
+
+
+def prospect_custom_field_keys(*, filters: ProspectFilters, org_id: int) -> list[str]:
+    """The custom field names used by any prospect matching `filters` (one query), in alphabetical order."""
+    with org_scope(org_id):
+        keys = (
+            filters.queryset()
+            .order_by()
+            .annotate(key=Func(F("custom_fields"), function="jsonb_object_keys", output_field=TextField()))
+            .values_list("key", flat=True)
+            .distinct()
+        )
+        return sorted(keys, key=lambda key: (key.lower(), key))
 
 
 # --- one prospect ------------------------------------------------------------------------------------------

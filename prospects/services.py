@@ -11,9 +11,21 @@ from django.utils import timezone
 
 from accounts.models import Membership, Organization, User
 from accounts.services import audit_record
+from leadgen.text import data_clean
 from prospects import normalize
 from prospects.compliance.services import is_suppressed
-from prospects.fields import FIELD_LIMITS, TEXT_FIELDS, with_split_name
+from prospects.fields import (
+    FIELD_LIMITS,
+    NOTE_LIMIT,
+    TAGS_MAX,
+    TEXT_FIELDS,
+    company_values_as_custom,
+    company_values_clean,
+    custom_fields_check,
+    custom_fields_total_check,
+    tags_check,
+    with_split_name,
+)
 from prospects.models import (
     Activity,
     Company,
@@ -76,9 +88,33 @@ def company_for_domain(*, org_id: int, domain: str | None, name: str = "") -> Co
     return company
 
 
+def company_values_apply(
+    *, company: Company, values: dict[str, Any], overwrite: bool, clear: bool = False
+) -> list[str]:
+    """Write company values (Company column → value, from fields.company_values_clean) onto the company.
+
+    A blank value never blanks a stored one (unless `clear`: an explicit edit); a stored value, whoever set it
+    (enrichment, a person, an earlier import), is replaced only when `overwrite` ("update existing")."""
+    changed = []
+    for column, value in values.items():
+        current = getattr(company, column)
+        if value in ("", None, []) and not clear:
+            continue
+        if current not in ("", None, []) and not overwrite:
+            continue
+        if value != current:
+            setattr(company, column, value)
+            changed.append(column)
+    if changed:
+        company.save(update_fields=[*changed, "updated_at"])
+    return changed
+
+
 def clean_prospect_data(data: dict[str, Any]) -> dict[str, Any]:
-    """Validate and normalise incoming fields; raises ValidationError naming the field."""
-    data = with_split_name(data)
+    """Validate and normalise incoming fields; raises ValidationError naming the field.
+
+    Company fields (`company_industry`, ...) come back under "company_values", keyed by Company column."""
+    data = with_split_name(data_clean(data))
     cleaned: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for field in TEXT_FIELDS:
@@ -102,13 +138,24 @@ def clean_prospect_data(data: dict[str, Any]) -> dict[str, Any]:
         cleaned["linkedin_normalized"] = normalize.linkedin(cleaned["linkedin_url"])
     if "company_domain" in cleaned:
         cleaned["company_domain"] = normalize.domain(cleaned["company_domain"]) or ""
+    if "timezone" in cleaned:
+        try:
+            cleaned["timezone"] = normalize.timezone_name(cleaned["timezone"])
+        except ValidationError as exc:
+            errors["timezone"] = " ".join(exc.messages)
+    checks: list[tuple[str, Any]] = [("company_values", lambda: company_values_clean(data))]
     if "tags" in data:
-        cleaned["tags"] = normalize.tags(data["tags"])
-    if "custom_fields" in data:
+        checks.append(("tags", lambda: tags_check(normalize.tags(data["tags"]))))
+    if "custom_fields" in data and data["custom_fields"] is not None:
         if not isinstance(data["custom_fields"], dict):
             errors["custom_fields"] = "must be an object"
         else:
-            cleaned["custom_fields"] = {str(k)[:100]: v for k, v in data["custom_fields"].items()}
+            checks.append(("custom_fields", lambda: custom_fields_check(data["custom_fields"])))
+    for name, check in checks:
+        try:
+            cleaned[name] = check()
+        except ValidationError as exc:
+            errors.update({field: " ".join(messages) for field, messages in exc.message_dict.items()})
     if data.get("stage"):
         if data["stage"] not in Stage.values:
             errors["stage"] = f"must be one of {', '.join(Stage.values)}"
@@ -119,9 +166,11 @@ def clean_prospect_data(data: dict[str, Any]) -> dict[str, Any]:
             errors["lawful_basis"] = "must be consent, legitimate_interest or contract"
         else:
             cleaned["lawful_basis"] = data["lawful_basis"]
-    for flag in ("do_not_contact",):
-        if flag in data and data[flag] is not None:
-            cleaned[flag] = bool(data[flag])
+    if data.get("do_not_contact") is not None:
+        try:
+            cleaned["do_not_contact"] = normalize.flag(data["do_not_contact"])
+        except ValidationError as exc:
+            errors["do_not_contact"] = " ".join(exc.messages)
     for key in ("utm", "answers"):
         if isinstance(data.get(key), dict):
             cleaned[key] = data[key]
@@ -152,10 +201,14 @@ def _apply(prospect: Prospect, cleaned: dict[str, Any], *, overwrite: bool) -> l
     for field, value in cleaned.items():
         current = getattr(prospect, field)
         if field == "tags":
-            value = list(dict.fromkeys([*current, *value]))
+            value = tags_check(list(dict.fromkeys([*current, *value])))
         elif field in ("custom_fields", "answers"):
             # Answers from several forms and ads add up: each is kept for intent scoring.
             value = {**current, **value}
+            if field == "custom_fields":
+                custom_fields_total_check(value)
+        elif field == "do_not_contact" and not value:
+            continue  # an import or a form can raise the flag, never clear it: only an edit does
         elif (
             (field in ("stage", "email_normalized", "linkedin_normalized") and value is None)
             or value in ("", None, {}, [])
@@ -189,13 +242,34 @@ def prospect_upsert(
     source: str = Source.MANUAL,
     update_existing: bool = True,
     create_only: bool = False,
+    update_company: bool | None = None,
 ) -> UpsertResult:
-    """Create or update one prospect, deduplicated by email then LinkedIn URL; suppressed people are skipped."""
+    """Create or update one prospect, deduplicated by email then LinkedIn URL; suppressed people are skipped.
+
+    Company fields go to the company of the data's domain (its website, else its work email): blanks filled, a
+    stored value replaced only with `update_existing` (`update_company` when given says so for the company on its
+    own). Without a domain there is no company to hold them, and they are kept as custom fields."""
     cleaned = clean_prospect_data(data)
     email_normalized = cleaned.get("email_normalized")
     if is_suppressed(email_normalized=email_normalized, domain=cleaned.get("company_domain")):
         return UpsertResult("suppressed", None)
+    company_values = {k: v for k, v in cleaned.pop("company_values").items() if v not in ("", None, [])}
+    company_domain = cleaned.get("company_domain") or normalize.company_domain_from_email(email_normalized)
+    if company_values and not company_domain:
+        cleaned["custom_fields"] = {
+            **company_values_as_custom(company_values),
+            **cleaned.get("custom_fields", {}),
+        }
+        custom_fields_check(cleaned["custom_fields"])
+        company_values = {}
+    overwrite_company = update_existing if update_company is None else update_company
     with transaction.atomic():
+        if company_values:
+            company = company_for_domain(
+                org_id=org.pk, domain=company_domain, name=cleaned.get("company_name", "")
+            )
+            assert company is not None
+            company_values_apply(company=company, values=company_values, overwrite=overwrite_company)
         existing = find_duplicate(
             email_normalized=email_normalized, linkedin_normalized=cleaned.get("linkedin_normalized")
         )
@@ -241,10 +315,13 @@ def prospect_upsert(
 
 
 def prospect_update(*, prospect: Prospect, data: dict[str, Any], actor: User | None) -> Prospect:
-    """Edit fields (explicit values overwrite; blanks clear text fields). Stage changes go through the timeline."""
+    """Edit fields (explicit values overwrite; blanks clear text fields). Stage changes go through the timeline.
+
+    Company fields are an edit of the prospect's company (kept as custom fields when it has none)."""
     data = with_split_name(data)
     cleaned = clean_prospect_data({"first_name": prospect.first_name, "email": prospect.email, **data})
     stage = cleaned.pop("stage", None)
+    company_values = cleaned.pop("company_values")
     changed = []
     with transaction.atomic():
         for field, value in cleaned.items():
@@ -267,6 +344,17 @@ def prospect_update(*, prospect: Prospect, data: dict[str, Any], actor: User | N
                 changed.append("owner")
         if "company_domain" in changed or "email_normalized" in changed:
             _link_company(prospect)
+        if company_values and prospect.company is not None:
+            edited = company_values_apply(
+                company=prospect.company, values=company_values, overwrite=True, clear=True
+            )
+            changed += [f"company {column.replace('_', ' ')}" for column in edited]
+        elif kept := company_values_as_custom(company_values):
+            custom = {**prospect.custom_fields, **kept}
+            custom_fields_total_check(custom)
+            if custom != prospect.custom_fields:
+                prospect.custom_fields = custom
+                changed.append("custom_fields")
         if changed:
             prospect.updated_at = timezone.now()
             prospect.save()
@@ -304,13 +392,15 @@ def prospect_change_stage(
 
 
 def note_create(*, prospect: Prospect, body: str, author: User | None) -> Note:
-    body = body.strip()
+    body = data_clean(body).strip()
     if not body:
         raise ValidationError({"body": "A note cannot be empty."})
-    with transaction.atomic():
-        note = Note.objects.create(
-            org_id=prospect.org_id, prospect=prospect, author=author, body=body[:20000]
+    if len(body) > NOTE_LIMIT:
+        raise ValidationError(
+            {"body": f"A note can be at most {NOTE_LIMIT:,} characters (this one has {len(body):,})."}
         )
+    with transaction.atomic():
+        note = Note.objects.create(org_id=prospect.org_id, prospect=prospect, author=author, body=body)
         activity_record(
             prospect=prospect, kind="note", actor=author, summary=body[:200], data={"note_id": note.pk}
         )
@@ -382,7 +472,10 @@ def _clean_company_data(data: dict[str, Any]) -> dict[str, Any]:
     if "employee_count" in data:
         cleaned["employee_count"] = data["employee_count"]
     if data.get("custom_fields") is not None:
-        cleaned["custom_fields"] = {str(k)[:100]: v for k, v in data["custom_fields"].items()}
+        try:
+            cleaned["custom_fields"] = custom_fields_check(data["custom_fields"])
+        except ValidationError as exc:
+            errors.update({field: " ".join(messages) for field, messages in exc.message_dict.items()})
     if errors:
         raise ValidationError(errors)
     return cleaned
@@ -463,7 +556,7 @@ def prospect_bulk_update(
         raise ValidationError({"stage": f"must be one of {', '.join(Stage.values)}"})
     if owner_id is not None and not Membership.objects.filter(user_id=owner_id).exists():
         raise ValidationError({"owner_id": "must be a member of this organisation"})
-    adding = normalize.tags(add_tags or [])
+    adding = tags_check(normalize.tags(add_tags or []))
     removing = set(normalize.tags(remove_tags or []))
     now = timezone.now()
     with transaction.atomic():
@@ -488,6 +581,9 @@ def prospect_bulk_update(
                 data["owner"] = new_owner
                 prospect.owner_id = new_owner
             tags = [t for t in dict.fromkeys([*prospect.tags, *adding]) if t not in removing]
+            if len(tags) > TAGS_MAX and len(tags) > len(prospect.tags):
+                name = prospect.full_name or prospect.email or f"#{prospect.pk}"
+                raise ValidationError({"tags": f"{name} would have {len(tags)} tags (at most {TAGS_MAX})."})
             if tags != prospect.tags:
                 summary.append("tags " + ", ".join(tags) if tags else "tags cleared")
                 data["tags"] = tags

@@ -23,6 +23,11 @@ urlpatterns: list = [
     path("prospects/<int:prospect_id>/", views.prospect_detail, name="prospect_detail"),
     path("prospects/<int:prospect_id>/edit/", views.prospect_edit, name="prospect_edit"),
     path("prospects/<int:prospect_id>/profile/", views.prospect_profile, name="prospect_profile"),
+    path(
+        "prospects/<int:prospect_id>/custom-fields/",
+        views.prospect_custom_fields,
+        name="prospect_custom_fields",
+    ),
     path("prospects/<int:prospect_id>/timeline/", views.prospect_timeline, name="prospect_timeline"),
     path("prospects/<int:prospect_id>/stage/", views.prospect_stage, name="prospect_stage"),
     path("prospects/<int:prospect_id>/outcome/", views.prospect_outcome, name="prospect_outcome"),

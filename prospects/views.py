@@ -24,12 +24,14 @@ from prospects.fields import PROFILE_FIELDS
 from prospects.forms import (
     BULK_ACTIONS,
     BulkForm,
+    CustomFieldsForm,
     NoteForm,
     OutcomeForm,
     ProspectAddForm,
     ProspectForm,
     SavedViewForm,
     StageForm,
+    custom_value_text,
     member_choices,
 )
 from prospects.icps import selectors as icp_selectors
@@ -196,8 +198,12 @@ class _Echo:
 
 
 def _export_lines(filters: ProspectFilters, org_id: int) -> Iterator[str]:
+    """The profile columns, then one column per custom field any exported prospect has (named as the field, or
+    "custom: <name>" where that would repeat a profile column's name)."""
     writer = csv.writer(_Echo())
-    yield writer.writerow(EXPORT_FIELDS)
+    custom_keys = selectors.prospect_custom_field_keys(filters=filters, org_id=org_id)
+    custom_headers = [f"custom: {key}" if key in EXPORT_FIELDS else key for key in custom_keys]
+    yield writer.writerow([*EXPORT_FIELDS, *(csv_safe(header) for header in custom_headers)])
     for prospect in selectors.prospect_export_rows(filters=filters, org_id=org_id):
         row = []
         for name in EXPORT_FIELDS:
@@ -206,7 +212,13 @@ def _export_lines(filters: ProspectFilters, org_id: int) -> Iterator[str]:
             else:
                 value = getattr(prospect, name)
             row.append(_csv_cell(value))
+        custom = prospect.custom_fields
+        row += [_csv_cell(_custom_cell(custom[key])) if key in custom else "" for key in custom_keys]
         yield writer.writerow(row)
+
+
+def _custom_cell(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool) or value is None else custom_value_text(value)
 
 
 @member_required  # type: ignore[arg-type]  # a streamed response is not an HttpResponse subclass
@@ -311,6 +323,9 @@ def prospect_detail(request: OrgRequest, prospect_id: int) -> HttpResponse:
         timeline=selectors.prospect_timeline(prospect=prospect),
         notes=selectors.prospect_notes(prospect=prospect),
         note_form=NoteForm(),
+        custom_rows=_custom_rows(prospect),
+        # Without JavaScript, "Edit custom fields" links here with ?custom=edit.
+        custom_form=CustomFieldsForm(prospect=prospect) if request.GET.get("custom") == "edit" else None,
     )
     return render(request, "prospects/detail.html", context)
 
@@ -337,6 +352,41 @@ def prospect_edit(request: OrgRequest, prospect_id: int) -> HttpResponse:
             return redirect("prospect_detail", prospect_id=prospect.pk)
     template = "prospects/detail.html#profile-form" if _is_htmx(request) else "prospects/edit.html"
     return render(request, template, {"prospect": prospect, "form": form, "nav": "prospects"})
+
+
+def _custom_rows(prospect: Prospect) -> list[tuple[str, str]]:
+    return [(key, custom_value_text(value)) for key, value in prospect.custom_fields.items()]
+
+
+@member_required
+def prospect_custom_fields(request: OrgRequest, prospect_id: int) -> HttpResponse:
+    """The custom-fields block: GET the edit form (`?cancel=1`: the read-only block), POST saves it."""
+    prospect = _prospect(prospect_id)
+    htmx = _is_htmx(request)
+    if request.method == "GET" and request.GET.get("cancel"):
+        context = {"prospect": prospect, "custom_rows": _custom_rows(prospect)}
+        return render(request, "prospects/detail.html#custom-fields", context)
+    form = CustomFieldsForm(request.POST if request.method == "POST" else None, prospect=prospect)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.prospect_update(
+                prospect=prospect, data={"custom_fields": form.cleaned_data["fields"]}, actor=request.user
+            )
+        except ValidationError as exc:
+            form.add_error(None, error_text(exc))
+        else:
+            if not htmx:
+                messages.success(request, "Custom fields saved.")
+                return redirect("prospect_detail", prospect_id=prospect.pk)
+            context = {"prospect": prospect, "custom_rows": _custom_rows(prospect), "custom_saved": True}
+            response = render(request, "prospects/detail.html#custom-fields", context)
+            return trigger_client_event(response, "timeline-changed")
+    if htmx:
+        context = {"prospect": prospect, "custom_form": form}
+        return render(request, "prospects/detail.html#custom-fields-form", context)
+    if form.is_bound:
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+    return redirect(reverse("prospect_detail", args=[prospect.pk]) + "?custom=edit#custom-fields")
 
 
 @member_required

@@ -1,6 +1,10 @@
 """One CSV row, cleaned: mapped columns to prospect fields, validated against the field limits, normalised, and
 laid out as a staging tuple (see STAGE_COLUMNS) for the engine's COPY. A row that cannot be imported raises
 RowError with the reason shown to the user.
+
+Cells are cleaned of NULs and lone surrogates (leadgen.text, as every other entry point), and the limits and
+parsing of `prospects.fields` apply (custom fields, tags, company values, time zone, do-not-contact), so a row is
+refused here for the same reasons `prospect_upsert` refuses the same data.
 """
 
 from __future__ import annotations
@@ -12,11 +16,22 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from leadgen.text import has_bad_text, text_clean
 from prospects import normalize
-from prospects.fields import FIELD_LIMITS, FULL_NAME, names_from_full
-from prospects.imports.formats import CUSTOM_KEY_LIMIT, CUSTOM_PREFIX, FIELD_TARGETS, IGNORE
+from prospects.fields import (
+    COMPANY_FIELDS,
+    CUSTOM_KEY_LIMIT,
+    CUSTOM_KEYS_MAX,
+    CUSTOM_VALUE_LIMIT,
+    FIELD_LIMITS,
+    FULL_NAME,
+    company_values_as_custom,
+    company_values_clean,
+    names_from_full,
+    tags_check,
+)
+from prospects.imports.formats import CUSTOM_PREFIX, FIELD_TARGETS, IGNORE
 
-CUSTOM_VALUE_LIMIT = 2_000
 RAW_CELL_LIMIT = 500
 RAW_CELLS_LIMIT = 60
 TAG_SEPARATOR = "\x1f"
@@ -41,10 +56,18 @@ STAGE_COLUMNS = (
     "company_domain",
     "tags",
     "custom_fields",
+    "do_not_contact",
+    *COMPANY_FIELDS,
 )
 COLUMN = {name: i for i, name in enumerate(STAGE_COLUMNS)}
 # Several columns may feed these; all others take the first non-empty mapped column.
-JOINED_TARGETS = {"location": ", ", "tags": ","}
+JOINED_TARGETS = {
+    "location": ", ",
+    "tags": ",",
+    "company_location": ", ",
+    "company_technologies": ", ",
+    "company_keywords": ", ",
+}
 
 
 class RowError(ValueError):
@@ -117,6 +140,8 @@ class RowCleaner:
     def clean(self, cells: list[str]) -> tuple[str | None, ...]:
         if len(cells) != self.width:
             raise RowError(f"has {len(cells)} columns, the header has {self.width}")
+        if has_bad_text("".join(cells)):
+            cells = [text_clean(cell) for cell in cells]
         v = self.mapped_values(cells)
         email_normalized = normalized_email(v["email"])
         self.split_name(v)
@@ -126,6 +151,15 @@ class RowCleaner:
         if not (email_normalized or linkedin_normalized or v["first_name"] or v["last_name"]):
             raise RowError("no email, LinkedIn URL or name to identify the person")
         email_domain = email_normalized.rsplit("@", 1)[1] if email_normalized else None
+        domain = company_domain(v["company_domain"], email_domain)
+        company = self.company_values(v)
+        custom = self.custom_values(cells)
+        if company and not domain:
+            # No company to hold them (no website, no work email): kept on the person, as prospect_upsert does.
+            custom = {**company_values_as_custom(company), **custom}
+            company = {}
+        if len(custom) > CUSTOM_KEYS_MAX:
+            raise RowError(f"has {len(custom)} custom fields (at most {CUSTOM_KEYS_MAX})")
         return (
             "0",
             v["email"],
@@ -140,12 +174,56 @@ class RowCleaner:
             v["linkedin_url"],
             linkedin_normalized,
             v["location"],
-            v["timezone"],
+            self.timezone(v["timezone"]),
             v["company_name"],
-            company_domain(v["company_domain"], email_domain),
+            domain,
             self.joined_tags(v["tags"]),
-            self.custom_json(cells),
+            json.dumps(custom, ensure_ascii=False) if custom else None,
+            self.do_not_contact(v["do_not_contact"]),
+            *self.company_cells(company),
         )
+
+    @staticmethod
+    def timezone(value: str) -> str:
+        try:
+            return normalize.timezone_name(value)
+        except ValidationError as exc:
+            raise RowError(f"{FIELD_TARGETS['timezone']}: {' '.join(exc.messages)}") from None
+
+    @staticmethod
+    def do_not_contact(value: str) -> str | None:
+        """'t' when the row says so; otherwise NULL: an import raises the flag, never clears it."""
+        try:
+            return "t" if normalize.flag(value) else None
+        except ValidationError as exc:
+            raise RowError(f"Do not contact: {' '.join(exc.messages)}") from None
+
+    @staticmethod
+    def company_values(v: dict[str, str]) -> dict[str, Any]:
+        """The row's non-blank company values by Company column (prospects.fields.company_values_clean)."""
+        given = {name: v[name] for name in COMPANY_FIELDS if v[name]}
+        if not given:
+            return {}
+        try:
+            values = company_values_clean(given)
+        except ValidationError as exc:
+            reasons = [f"{FIELD_TARGETS[name]}: {' '.join(m)}" for name, m in exc.message_dict.items()]
+            raise RowError("; ".join(reasons)) from None
+        return {column: value for column, value in values.items() if value not in ("", None, [])}
+
+    @staticmethod
+    def company_cells(values: dict[str, Any]) -> list[str | None]:
+        """The company values in staging form: text, numbers and lists (TAG_SEPARATOR between items), else NULL."""
+        cells: list[str | None] = []
+        for column in COMPANY_FIELDS.values():
+            value = values.get(column)
+            if isinstance(value, list):
+                cells.append(TAG_SEPARATOR.join(item.replace(TAG_SEPARATOR, " ") for item in value) or None)
+            elif isinstance(value, int):
+                cells.append(str(value))
+            else:
+                cells.append(value or None)
+        return cells
 
     def mapped_values(self, cells: list[str]) -> dict[str, str]:
         """Each field target's value from its column(s), within the field's length limit."""
@@ -180,12 +258,16 @@ class RowCleaner:
         tags = normalize.tags(value) if value else []
         if self.extra_tags:
             tags = list(dict.fromkeys([*tags, *self.extra_tags]))
+        try:
+            tags_check(tags)
+        except ValidationError as exc:
+            raise RowError(" ".join(exc.messages)) from None
         return TAG_SEPARATOR.join(t.replace(TAG_SEPARATOR, " ") for t in tags) if tags else ""
 
-    def custom_json(self, cells: list[str]) -> str | None:
-        """The non-empty custom columns as a JSON object, or None."""
+    def custom_values(self, cells: list[str]) -> dict[str, str]:
+        """The non-empty custom columns, by custom field name."""
         if not self.custom:
-            return None
+            return {}
         found = {}
         for key, index in self.custom:
             value = cells[index].strip()
@@ -195,7 +277,7 @@ class RowCleaner:
                         f"column “{key}” is {len(value):,} characters long (limit {CUSTOM_VALUE_LIMIT:,})"
                     )
                 found[key] = value
-        return json.dumps(found, ensure_ascii=False) if found else None
+        return found
 
 
 def dedupe_key(row: tuple[Any, ...]) -> tuple[str, ...]:

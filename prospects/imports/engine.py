@@ -27,7 +27,14 @@ from django.db.models import F
 from django.utils import timezone
 
 from leadgen.tenancy import org_scope
-from prospects.fields import PROFILE_FIELDS
+from prospects.fields import (
+    COMPANY_FIELDS,
+    COMPANY_LIST_FIELDS,
+    COMPANY_NUMBER_FIELDS,
+    CUSTOM_KEYS_MAX,
+    PROFILE_FIELDS,
+    TAGS_MAX,
+)
 from prospects.imports.cleaning import (
     STAGE_COLUMNS,
     TAG_SEPARATOR,
@@ -208,7 +215,11 @@ _STAGE_DDL = """
         first_name text NOT NULL, last_name text NOT NULL, title text NOT NULL, seniority text NOT NULL,
         department text NOT NULL, phone text NOT NULL, linkedin_url text NOT NULL, linkedin_normalized text,
         location text NOT NULL, timezone text NOT NULL, company_name text NOT NULL, company_domain text,
-        tags text NOT NULL, custom_fields jsonb, target_id bigint, company_id bigint
+        tags text NOT NULL, custom_fields jsonb, do_not_contact boolean,
+        company_industry text, company_employee_count bigint, company_technologies text,
+        company_funding_stage text, company_funding_total bigint, company_linkedin_url text,
+        company_location text, company_keywords text,
+        target_id bigint, company_id bigint
     ) ON COMMIT DROP
 """
 # Plain text fields: a non-empty incoming value replaces the stored one, an empty one never blanks it.
@@ -222,7 +233,25 @@ _INSERT_FIELDS = (
     "tags",
     "custom_fields",
     "company_id",
+    "do_not_contact",
 )
+# A company column's new value from the import over the stored one: with "update existing" a value in the
+# file replaces the stored one, else the file only fills what is blank (what enrichment or a person set stays).
+_COMPANY_BLANK = {
+    name: "NULL" if name in COMPANY_NUMBER_FIELDS else "'{}'" if name in COMPANY_LIST_FIELDS else "''"
+    for name in COMPANY_FIELDS
+}
+
+
+def _company_value(column: str, name: str, *, overwrite: bool) -> str:
+    """Stored `c`, incoming EXCLUDED."""
+    blank = _COMPANY_BLANK[name]
+    new, old = f"EXCLUDED.{column}", f"c.{column}"
+    if name in COMPANY_NUMBER_FIELDS:
+        return f"COALESCE({new}, {old})" if overwrite else f"COALESCE({old}, {new})"
+    if overwrite:
+        return f"CASE WHEN {new} = {blank} THEN {old} ELSE {new} END"
+    return f"CASE WHEN {old} = {blank} THEN {new} ELSE {old} END"
 
 
 def _new_values(p: str, s: str, *, tags: str = "", custom: str = "") -> list[tuple[str, str]]:
@@ -250,6 +279,8 @@ def _new_values(p: str, s: str, *, tags: str = "", custom: str = "") -> list[tup
         )
     )
     pairs.append(("custom_fields", f"{p}.custom_fields || {custom}"))
+    # An import raises do-not-contact, never clears it (as prospect_upsert).
+    pairs.append(("do_not_contact", f"({p}.do_not_contact OR COALESCE({s}.do_not_contact, false))"))
     return pairs
 
 
@@ -269,13 +300,14 @@ class _ChunkWriter:
     def __init__(self, job: Import) -> None:
         self.job = job
         self.org_id = job.org_id
+        self.errors: list[tuple[int, str, str]] = []  # the last chunk's failed rows
         label = job.original_name[:200]
         self.summary_created = f"Imported from {label}"[:500]
         self.summary_updated = f"Updated by import of {label}"[:500]
         provided = {"org_id", "source", "source_detail", "created_at", "updated_at", *_INSERT_FIELDS}
         self.default_columns, self.default_values = _defaults(Prospect, provided)
         self.company_default_columns, self.company_default_values = _defaults(
-            Company, {"org_id", "name", "domain", "created_at", "updated_at"}
+            Company, {"org_id", "name", "domain", "created_at", "updated_at", *COMPANY_FIELDS.values()}
         )
         self.activity_default_columns, self.activity_default_values = _defaults(
             Activity, {"org_id", "prospect_id", "kind", "actor_id", "summary", "data", "created_at"}
@@ -305,7 +337,7 @@ class _ChunkWriter:
         return sql, params
 
     def write(self, cursor: Any, chunk: Chunk) -> Counts:
-        counts = Counts(processed=chunk.seen, failed=len(chunk.errors), unchanged=chunk.merged)
+        counts = Counts(processed=chunk.seen, unchanged=chunk.merged)
         # Trigram and tag GIN entries go to the pending list and are merged in bulk, far cheaper than row by row;
         # losing the last chunk's commit in a crash is harmless because re-running an import is idempotent.
         cursor.execute("SET LOCAL gin_pending_list_limit = '64MB'; SET LOCAL synchronous_commit = off")
@@ -327,16 +359,55 @@ class _ChunkWriter:
         )
         self._match_linkedin_for_new_emails(cursor)
         self._drop_unchanged(cursor)
+        over_limits = self._drop_over_limits(cursor, matched="email")
         self._name_new_people_after_their_company(cursor, with_email=True)
         created, updated = self._upsert_by_email(cursor)
         counts.created += created
         counts.updated += updated
         self._match_without_email(cursor)
+        over_limits += self._drop_over_limits(cursor, matched="target")
         counts.updated += self._update_matched(cursor)
         self._name_new_people_after_their_company(cursor, with_email=False)
         counts.created += self._insert_without_email(cursor)
-        counts.unchanged += staged - counts.suppressed - counts.created - counts.updated
+        chunk_errors = [*chunk.errors, *over_limits]
+        counts.failed = len(chunk_errors)
+        counts.unchanged += staged - counts.suppressed - counts.created - counts.updated - len(over_limits)
+        self.errors = chunk_errors
         return counts
+
+    def _drop_over_limits(self, cursor: Any, *, matched: str) -> list[tuple[int, str, str]]:
+        """Rows that would give a person they update more tags or custom fields than a prospect may hold fail,
+        as prospect_upsert refuses them (the row alone was checked when it was cleaned)."""
+        if not self.job.update_existing:
+            return []
+        if matched == "email":
+            join = "p.email_normalized = s.email_normalized AND s.target_id IS NULL"
+        else:
+            join = "p.id = s.target_id"
+        cursor.execute(
+            f"""
+            WITH over AS (
+                SELECT s.line,
+                       (SELECT count(*) FROM jsonb_object_keys(p.custom_fields || COALESCE(s.custom_fields, '{{}}')))
+                           AS custom_count,
+                       (SELECT count(DISTINCT t) FROM unnest(p.tags || string_to_array(s.tags, chr(31))) AS t)
+                           AS tag_count
+                FROM import_stage s JOIN prospects_prospect p ON p.org_id = %s AND {join}
+            )
+            DELETE FROM import_stage s USING over o
+            WHERE s.line = o.line AND (o.custom_count > %s OR o.tag_count > %s)
+            RETURNING s.line, o.custom_count, o.tag_count
+            """,  # noqa: S608
+            [self.org_id, CUSTOM_KEYS_MAX, TAGS_MAX],
+        )
+        errors = []
+        for line, custom_count, tag_count in cursor.fetchall():
+            if custom_count > CUSTOM_KEYS_MAX:
+                reason = f"the person would have {custom_count} custom fields (at most {CUSTOM_KEYS_MAX})"
+            else:
+                reason = f"the person would have {tag_count} tags (at most {TAGS_MAX})"
+            errors.append((int(line), reason, "[]"))
+        return errors
 
     def _drop_suppressed(self, cursor: Any) -> int:
         cursor.execute(
@@ -363,18 +434,47 @@ class _ChunkWriter:
         return int(cursor.rowcount)
 
     def _upsert_companies(self, cursor: Any) -> None:
+        """One company per domain. Its name is the latest row's that has one and only fills a blank name; each company
+        field takes the first value in the file (the last one with "update existing"), as prospect_upsert row by
+        row would, and fills or replaces the stored one (see _company_value)."""
         extra = "".join(f", {c}" for c in self.company_default_columns)
         placeholders = "".join(", %s" for _ in self.company_default_values)
+        overwrite = self.job.update_existing
+        order = "line DESC" if overwrite else "line"
+        columns = list(COMPANY_FIELDS.values())
+        picks = ", ".join(
+            f"(array_agg({name} ORDER BY {order}) FILTER (WHERE {name} IS NOT NULL))[1] AS {column}"
+            for name, column in COMPANY_FIELDS.items()
+        )
+        inserted = ", ".join(
+            f"x.{column}"
+            if name in COMPANY_NUMBER_FIELDS
+            else f"COALESCE(string_to_array(x.{column}, chr(31)), '{{}}')"
+            if name in COMPANY_LIST_FIELDS
+            else f"COALESCE(x.{column}, '')"
+            for name, column in COMPANY_FIELDS.items()
+        )
+        new = {
+            column: _company_value(column, name, overwrite=overwrite)
+            for name, column in COMPANY_FIELDS.items()
+        }
+        new["name"] = "CASE WHEN c.name = '' THEN EXCLUDED.name ELSE c.name END"
+        sets = ", ".join(f"{column} = {expr}" for column, expr in new.items())
+        changed = f"ROW({', '.join(f'c.{column}' for column in new)}) IS DISTINCT FROM ROW({', '.join(new.values())})"
         cursor.execute(
             f"""
-            INSERT INTO prospects_company AS c (org_id, name, domain, created_at, updated_at{extra})
-            SELECT DISTINCT ON (company_domain) %s, left(company_name, 255), company_domain, now(), now()
-                   {placeholders}
-            FROM import_stage WHERE company_domain IS NOT NULL
-            ORDER BY company_domain, (company_name = ''), line DESC
+            INSERT INTO prospects_company AS c
+                (org_id, name, domain, {", ".join(columns)}, created_at, updated_at{extra})
+            SELECT %s, x.name, x.company_domain, {inserted}, now(), now(){placeholders}
+            FROM (
+                SELECT company_domain,
+                       (array_agg(left(company_name, 255) ORDER BY (company_name = ''), line DESC))[1] AS name,
+                       {picks}
+                FROM import_stage WHERE company_domain IS NOT NULL GROUP BY company_domain
+            ) AS x
             ON CONFLICT (org_id, domain) WHERE domain IS NOT NULL
-            DO UPDATE SET name = EXCLUDED.name, updated_at = now()
-            WHERE c.name = '' AND EXCLUDED.name <> ''
+            DO UPDATE SET {sets}, updated_at = now()
+            WHERE {changed}
             """,  # noqa: S608
             [self.org_id, *self.company_default_values],
         )
@@ -452,7 +552,8 @@ class _ChunkWriter:
             SELECT %s, %s, %s, now(), now(),
                    {", ".join(f"s.{c}" for c in _UPDATE_TEXT)},
                    s.email_normalized, s.linkedin_normalized, COALESCE(s.company_domain, ''),
-                   string_to_array(s.tags, %s), COALESCE(s.custom_fields, '{{}}'::jsonb), s.company_id{placeholders}
+                   string_to_array(s.tags, %s), COALESCE(s.custom_fields, '{{}}'::jsonb), s.company_id,
+                   COALESCE(s.do_not_contact, false){placeholders}
             FROM import_stage s
             WHERE {where}
         """  # noqa: S608
@@ -608,7 +709,7 @@ def _write_chunk(job: Import, writer: _ChunkWriter, chunk: Chunk) -> Counts:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 counts = writer.write(cursor, chunk)
-                _record_errors(job, chunk.errors)
+                _record_errors(job, writer.errors)
                 Import.objects.filter(pk=job.pk).update(
                     processed_rows=F("processed_rows") + counts.processed,
                     created_count=F("created_count") + counts.created,

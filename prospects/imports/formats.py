@@ -13,12 +13,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from prospects.fields import FULL_NAME, field_for_alias
+from prospects.fields import COMPANY_FIELD_LABELS, CUSTOM_KEY_LIMIT, FULL_NAME, field_for_alias
 
 SAMPLE_BYTES = 64 * 1024
 # A cell larger than any sensible value still parses, so its row fails with a reason instead of the reader.
 CSV_FIELD_LIMIT = 32 * 1024 * 1024
-CUSTOM_KEY_LIMIT = 100
+HEADER_LIMIT = 100
 DELIMITERS = ",;\t|"
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
@@ -36,9 +36,14 @@ FIELD_TARGETS: dict[str, str] = {
     "phone": "Phone",
     "linkedin_url": "LinkedIn URL",
     "location": "Location (several columns are joined)",
-    "timezone": "Time zone",
+    "timezone": "Time zone (e.g. Europe/Berlin)",
+    "do_not_contact": "Do not contact (yes/no)",
     "company_name": "Company name",
     "company_domain": "Company domain or website",
+    **COMPANY_FIELD_LABELS,
+    "company_location": "Company location (several columns are joined)",
+    "company_technologies": "Company technologies (comma separated)",
+    "company_keywords": "Company keywords (comma separated)",
     "tags": "Tags (comma separated)",
 }
 IGNORE = "ignore"
@@ -56,6 +61,15 @@ class FileFormat:
     delimiter: str
 
 
+# Excel's workbook formats (xlsx is a zip, xls an OLE compound file) and anything else mostly made of NULs.
+_BINARY_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+
+
+def _looks_binary(head: bytes) -> bool:
+    """A stray NUL byte in a cell is text to clean (leadgen.text), not a reason to refuse the file."""
+    return head.startswith(_BINARY_MAGIC) or head.count(b"\x00") > max(8, len(head) // 100)
+
+
 def detect_encoding(stream: IO[bytes]) -> str:
     """UTF-8 (with or without BOM) when the whole file decodes as UTF-8, else Windows-1252 (a superset of Latin-1
     for text). Reads the file once in blocks, never all of it at once."""
@@ -64,7 +78,7 @@ def detect_encoding(stream: IO[bytes]) -> str:
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    if b"\x00" in head:
+    if _looks_binary(head):
         raise ImportFileError("This is not a text file (Excel workbook?). Save it as CSV and upload that.")
     decoder = codecs.getincrementaldecoder("utf-8")()
     block = head
@@ -117,7 +131,7 @@ def unique_headers(raw: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     headers = []
     for index, name in enumerate(raw, start=1):
-        name = name.strip().lstrip("\ufeff").strip()[:CUSTOM_KEY_LIMIT] or f"Column {index}"
+        name = name.strip().lstrip("\ufeff").strip()[:HEADER_LIMIT] or f"Column {index}"
         if name in seen:
             seen[name] += 1
             name = f"{name} ({seen[name]})"
@@ -127,12 +141,17 @@ def unique_headers(raw: list[str]) -> list[str]:
     return headers
 
 
+def custom_target(header: str) -> str:
+    """The custom field a column is kept as: its header, within the custom key limit (shown in the mapping)."""
+    return f"{CUSTOM_PREFIX}{header[:CUSTOM_KEY_LIMIT].strip()}"
+
+
 def suggest_mapping(headers: list[str]) -> dict[str, str]:
     """Each header onto a prospect field when its name is a known spelling, else kept as a custom field."""
     mapping: dict[str, str] = {}
     for header in headers:
         target = field_for_alias(header, exports=True)
-        mapping[header] = target or f"{CUSTOM_PREFIX}{header}"
+        mapping[header] = target or custom_target(header)
     return mapping
 
 
@@ -143,8 +162,12 @@ def mapping_errors(headers: list[str], mapping: dict[str, str]) -> list[str]:
         if target == IGNORE or target in FIELD_TARGETS:
             continue
         key = target[len(CUSTOM_PREFIX) :] if target.startswith(CUSTOM_PREFIX) else ""
-        if not key.strip() or len(key) > CUSTOM_KEY_LIMIT:
+        if not key.strip():
             errors.append(f"Column “{header}”: choose a field, a custom field or “ignore”.")
+        elif len(key) > CUSTOM_KEY_LIMIT:
+            errors.append(
+                f"Column “{header}”: a custom field name can be at most {CUSTOM_KEY_LIMIT} characters."
+            )
     if not IDENTITY_TARGETS & {mapping.get(h) for h in headers}:
         errors.append(
             "Map at least one column to Email, LinkedIn URL or a name: without one, rows cannot be identified."

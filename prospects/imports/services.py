@@ -26,6 +26,7 @@ from leadgen.csvsafe import csv_safe
 from leadgen.tasks import task_send_on_commit
 from leadgen.tenancy import org_scope
 from prospects import normalize
+from prospects.fields import tags_check
 from prospects.imports.cleaning import COLUMN, STAGE_COLUMNS, TAG_SEPARATOR, RowCleaner, RowError
 from prospects.imports.engine import import_execute
 from prospects.imports.formats import (
@@ -84,11 +85,12 @@ def import_start(
     errors = mapping_errors(job.headers, mapping)
     if errors:
         raise ValidationError(errors)
+    tags = tags_check(normalize.tags(tags))
     with transaction.atomic():
         claimed = Import.objects.filter(pk=job.pk, status=ImportStatus.UPLOADED).update(
             mapping={h: mapping.get(h, IGNORE) for h in job.headers},
             update_existing=update_existing,
-            tags=normalize.tags(tags),
+            tags=tags,
             status=ImportStatus.QUEUED,
         )
         if not claimed:

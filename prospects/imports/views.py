@@ -34,7 +34,10 @@ class StartForm(forms.Form):
 
     update_existing = forms.TypedChoiceField(
         label="People already in your list",
-        choices=[("1", "Update them with the file's values"), ("0", "Skip them")],
+        choices=[
+            ("1", "Update them and their companies with the file's values"),
+            ("0", "Skip them (their companies only gain what they lack)"),
+        ],
         coerce=lambda value: value == "1",
         initial="1",
         widget=forms.RadioSelect,
@@ -79,7 +82,10 @@ class StartForm(forms.Form):
 def _target_choices(header: str) -> list[tuple[str, str]]:
     return [
         *formats.FIELD_TARGETS.items(),
-        (f"{formats.CUSTOM_PREFIX}{header}", f"Keep as custom field “{header}”"),
+        (
+            formats.custom_target(header),
+            f"Keep as custom field “{formats.custom_target(header)[len(formats.CUSTOM_PREFIX) :]}”",
+        ),
         (formats.IGNORE, "Ignore this column"),
     ]
 

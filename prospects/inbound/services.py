@@ -26,7 +26,14 @@ from django.utils import timezone
 from accounts.models import Organization, User
 from accounts.services import audit_record
 from leadgen.tasks import task_send_on_commit
-from prospects.fields import LOCATION_PARTS, alias_key, field_for_alias, with_split_name
+from leadgen.text import text_clean
+from prospects.fields import (
+    LOCATION_PARTS,
+    MESSAGE_LIMIT,
+    alias_key,
+    field_for_alias,
+    with_split_name,
+)
 from prospects.inbound.meta_graph import GraphError, graph_lead_fetch
 from prospects.models import LeadForm, LeadSourceSettings, Source, WebhookDelivery
 from prospects.scoring.intake import pipeline_enqueue_on_commit
@@ -47,9 +54,13 @@ class MalformedDelivery(ValueError):
     """The body cannot be read as a delivery of this kind (answered 400)."""
 
 
+class FieldTooLarge(MalformedDelivery):
+    """An answer over MESSAGE_LIMIT or more than MAX_ANSWERS of them: refused whole (400), nothing stored."""
+
+
 HONEYPOT_FIELD = "website_url"
 MAX_ANSWERS = 50
-MAX_ANSWER_LENGTH = 5000
+MAX_ANSWER_LENGTH = MESSAGE_LIMIT
 MAX_KEY_LENGTH = 100
 # Headers never stored with a delivery: credentials of whoever posted.
 _SECRET_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization", "x-csrftoken"})
@@ -80,12 +91,13 @@ def _field_key(name: str) -> str:
 
 def lead_from_pairs(pairs: Iterable[tuple[str, str]]) -> LeadData:
     """Map (name, value) pairs to prospect fields (`prospects.fields.ALIASES`), UTM parameters and free-text
-    answers."""
+    answers. Text is cleaned of NULs and lone surrogates (leadgen.text); an answer over MESSAGE_LIMIT, or more
+    than MAX_ANSWERS answers, raises FieldTooLarge."""
     lead = LeadData()
     place: dict[int, str] = {}
     for raw_name, raw_value in pairs:
-        name = str(raw_name).strip()[:MAX_KEY_LENGTH]
-        value = str(raw_value).strip()
+        name = text_clean(str(raw_name)).strip()[:MAX_KEY_LENGTH]
+        value = text_clean(str(raw_value)).strip()
         key = _field_key(name)
         if not name or not value or name.startswith("_") or key in _IGNORED_KEYS:
             continue
@@ -97,11 +109,17 @@ def lead_from_pairs(pairs: Iterable[tuple[str, str]]) -> LeadData:
             place.setdefault(part, value[:100])
         elif target:
             lead.fields.setdefault(target, value)
-        elif len(lead.answers) < MAX_ANSWERS or name in lead.answers:
+        else:
+            if len(lead.answers) >= MAX_ANSWERS and name not in lead.answers:
+                raise FieldTooLarge(f"at most {MAX_ANSWERS} answers per submission")
             previous = lead.answers.get(name)
             # Repeated names are multi-select answers (checkboxes): keep every choice.
             combined = f"{previous}, {value}" if previous else value
-            lead.answers[name] = combined[:MAX_ANSWER_LENGTH]
+            if len(combined) > MAX_ANSWER_LENGTH:
+                raise FieldTooLarge(
+                    f"“{name[:60]}” is {len(combined):,} characters long (limit {MAX_ANSWER_LENGTH:,})"
+                )
+            lead.answers[name] = combined
     lead.fields = with_split_name(lead.fields)
     if place and "location" not in lead.fields:
         lead.fields["location"] = ", ".join(place[k] for k in sorted(place))
@@ -112,14 +130,15 @@ def _flatten(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_flatten(v) for v in value if v not in (None, ""))
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)[:MAX_ANSWER_LENGTH]
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
         return "yes" if value else "no"
     return "" if value is None else str(value)
 
 
 def form_pairs_parse(*, content_type: str, body: bytes, post: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The submitted fields of a web form, from JSON or from urlencoded/multipart data."""
+    """The submitted fields of a web form, from JSON or from urlencoded/multipart data, cleaned of NULs and lone
+    surrogates. Raises MalformedDelivery, FieldTooLarge for an answer over its limit."""
     if content_type == "application/json":
         try:
             data = json.loads(body or b"null")
@@ -127,11 +146,14 @@ def form_pairs_parse(*, content_type: str, body: bytes, post: Mapping[str, Any])
             raise MalformedDelivery("the body is not valid JSON") from None
         if not isinstance(data, dict):
             raise MalformedDelivery("the JSON body must be an object of field names to values")
-        return [(str(k), _flatten(v)) for k, v in data.items()]
-    getlist = getattr(post, "getlist", None)
-    if getlist is None:
-        return [(str(k), _flatten(v)) for k, v in post.items()]
-    return [(str(k), v) for k in post for v in getlist(k)]
+        pairs = [(str(k), _flatten(v)) for k, v in data.items()]
+    elif (getlist := getattr(post, "getlist", None)) is None:
+        pairs = [(str(k), _flatten(v)) for k, v in post.items()]
+    else:
+        pairs = [(str(k), v) for k in post for v in getlist(k)]
+    pairs = [(text_clean(k), text_clean(v)) for k, v in pairs]
+    lead_from_pairs(pairs)  # the limits, checked while the caller can still answer 400 and nothing is stored
+    return pairs
 
 
 def storable_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -174,8 +196,12 @@ def delivery_process(
     # One transaction: the prospect and the delivery's new status are seen together or not at all.
     with transaction.atomic():
         try:
+            # A lead's company fields fill what the company lacks, never replacing what enrichment or a person set.
             result = prospect_upsert(
-                org=org, data=lead.upsert_data(source_detail=source_detail, tags=tags), source=delivery.source
+                org=org,
+                data=lead.upsert_data(source_detail=source_detail, tags=tags),
+                source=delivery.source,
+                update_company=False,
             )
         except ValidationError as exc:
             status, error = DeliveryStatus.FAILED, "; ".join(_messages(exc))
@@ -227,13 +253,13 @@ def form_submission_receive(
     if any(_field_key(k) == HONEYPOT_FIELD and str(v).strip() for k, v in pairs):
         log.info("lead form %s: honeypot filled from %s, submission dropped", form.pk, ip)
         return FormResult(None, honeypot=True)
+    lead = lead_from_pairs(pairs)  # raises FieldTooLarge before anything is stored
     dedupe_key = form_submission_dedupe_key(form=form, pairs=pairs)
     delivery, created = delivery_store(
         org_id=form.org_id, source=Source.FORM, dedupe_key=dedupe_key, headers=headers, body=_body_text(body)
     )
     if not created:
         return FormResult(delivery, replayed=True)
-    lead = lead_from_pairs(pairs)
     delivery = delivery_process(
         delivery=delivery, org=form.org, lead=lead, source_detail=f"Form: {form.name}", tags=form.tags
     )
@@ -356,7 +382,10 @@ def meta_lead_process(*, delivery_id: int) -> WebhookDelivery | None:
             raise
         return delivery_fail(delivery=delivery, error=str(exc))
     pairs = [(str(item.get("name", "")), _flatten(item.get("values", []))) for item in graph_lead.field_data]
-    lead = lead_from_pairs(pairs)
+    try:
+        lead = lead_from_pairs(pairs)
+    except FieldTooLarge as exc:
+        return delivery_fail(delivery=delivery, error=str(exc))
     ids = {"ad_id": graph_lead.ad_id, "form_id": graph_lead.form_id, "campaign_id": graph_lead.campaign_id}
     lead.utm = {"utm_source": "facebook", "utm_medium": "lead_ad", **{k: v for k, v in ids.items() if v}}
     detail = f"Meta lead form {graph_lead.form_id}" if graph_lead.form_id else "Meta Lead Ads"

@@ -17,7 +17,8 @@ def test_apollo_export_is_mapped_and_imported(tenant: Tenant) -> None:
     assert (job.encoding, job.delimiter) == ("utf-8", ",")
     assert job.mapping["Email"] == "email"
     assert job.mapping["Person Linkedin Url"] == "linkedin_url"
-    assert job.mapping["Company Linkedin Url"] == "custom:Company Linkedin Url"
+    assert job.mapping["Company Linkedin Url"] == "company_linkedin_url"
+    assert job.mapping["Keywords"] == "company_keywords"
     assert job.mapping["Mobile Phone"] == job.mapping["Corporate Phone"] == "phone"
     assert job.mapping["City"] == job.mapping["Country"] == "location"
 
@@ -35,10 +36,13 @@ def test_apollo_export_is_mapped_and_imported(tenant: Tenant) -> None:
     assert ada.location == "London, England, United Kingdom"
     assert ada.linkedin_normalized == "linkedin.com/in/ada-l"
     assert ada.company_domain == "engines.io"
-    assert ada.custom_fields["Keywords"] == "computing"
+    assert ada.custom_fields == {"Email Status": "Verified"}
     assert ada.source == "csv"
     with tenant.scope():
-        assert Company.objects.get(domain="engines.io").name == "Analytical Engines"
+        company = Company.objects.get(domain="engines.io")
+        assert company.name == "Analytical Engines"
+        assert company.keywords == ["computing"]
+        assert company.linkedin_url == "http://www.linkedin.com/company/engines"
         assert ada.company.domain == "engines.io"
         [activity] = Activity.objects.filter(prospect=ada)
     assert activity.kind == "imported"

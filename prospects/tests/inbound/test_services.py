@@ -16,8 +16,9 @@ from django.urls import reverse
 
 from conftest import Tenant
 from leadgen import crypto
+from prospects.fields import MESSAGE_LIMIT
 from prospects.inbound.meta_graph import GraphError, GraphUnavailable, graph_lead_fetch
-from prospects.inbound.services import lead_from_pairs, meta_signature_valid
+from prospects.inbound.services import MAX_ANSWERS, FieldTooLarge, lead_from_pairs, meta_signature_valid
 from prospects.models import LeadSourceSettings, Prospect, WebhookDelivery
 from prospects.tests.factories import LeadSourceSettingsFactory
 from prospects.tests.fake_graph import FakeGraph, fake_graph  # noqa: F401
@@ -67,10 +68,17 @@ def test_explicit_first_and_last_name_win_over_full_name() -> None:
     assert (lead.fields["first_name"], lead.fields["last_name"]) == ("Ada", "Lovelace")
 
 
-def test_answers_are_bounded() -> None:
-    lead = lead_from_pairs([(f"q{i}", "x" * 10_000) for i in range(80)])
-    assert len(lead.answers) == 50
-    assert all(len(v) == 5000 for v in lead.answers.values())
+def test_answers_over_their_limits_are_refused_not_cut() -> None:
+    lead = lead_from_pairs([(f"q{i}", "x" * MESSAGE_LIMIT) for i in range(MAX_ANSWERS)])
+    assert len(lead.answers) == MAX_ANSWERS
+    assert all(len(v) == MESSAGE_LIMIT for v in lead.answers.values())
+    with pytest.raises(FieldTooLarge, match="at most 50 answers"):
+        lead_from_pairs([(f"q{i}", "yes") for i in range(MAX_ANSWERS + 1)])
+    with pytest.raises(FieldTooLarge, match="“message” is 10,001 characters long"):
+        lead_from_pairs([("email", "a@b.example"), ("message", "x" * (MESSAGE_LIMIT + 1))])
+    # Checkbox answers add up under one name, and the sum is held to the same limit.
+    with pytest.raises(FieldTooLarge):
+        lead_from_pairs([("interests", "x" * 6000), ("interests", "y" * 6000)])
 
 
 def test_meta_signature_is_hmac_of_the_raw_body() -> None:
