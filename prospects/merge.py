@@ -21,7 +21,7 @@ from accounts.models import User
 from accounts.services import audit_record
 from leadgen.tenancy import require_org_id
 from prospects import normalize
-from prospects.fields import TEXT_FIELDS
+from prospects.fields import TEXT_FIELDS, custom_fields_check, tags_check
 from prospects.models import Prospect, Stage
 from prospects.services import activity_record
 
@@ -163,6 +163,18 @@ def merged_values(primary: Prospect, duplicates: list[Prospect]) -> dict[str, An
     return values
 
 
+def _limits_check(values: dict[str, Any]) -> None:
+    """The merged prospect holds what any prospect may (prospects.fields): a merge that would give it more tags or
+    custom fields than that is refused, naming the limit, rather than dropping some."""
+    try:
+        tags_check(values["tags"])
+        custom_fields_check(values["custom_fields"])
+    except ValidationError as exc:
+        raise ValidationError(
+            f"These prospects cannot be merged: {' '.join(exc.messages)}. Remove some first."
+        ) from None
+
+
 def _move_related(primary: Prospect, duplicate_ids: list[int]) -> dict[str, dict[str, int]]:
     """Re-point every row that references a duplicate at the primary, whatever app declares the relation.
 
@@ -227,6 +239,7 @@ def prospect_merge(*, primary: Prospect, duplicates: list[Prospect], actor: User
         primary = locked[primary.pk]
         dupes = [locked[pk] for pk in duplicate_ids]
         values = merged_values(primary, dupes)
+        _limits_check(values)
         moved = _move_related(primary, duplicate_ids)
         merged: list[dict[str, Any]] = [{"id": p.pk, "email": p.email, "name": p.full_name} for p in dupes]
         Prospect.objects.filter(org_id=org_id, pk__in=duplicate_ids).delete()

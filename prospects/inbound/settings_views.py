@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from accounts.access import OrgRequest, admin_required
 from leadgen.tenancy import get_for_org
 from prospects import normalize
+from prospects.fields import tags_check
 from prospects.inbound import services as ingestion
 from prospects.models import LeadForm, LeadSourceSettings
 
@@ -56,7 +57,10 @@ class LeadFormForm(forms.ModelForm):
         return list(dict.fromkeys(origins))
 
     def clean_tags(self) -> list[str]:
-        return normalize.tags(self.cleaned_data["tags"])
+        try:
+            return tags_check(normalize.tags(self.cleaned_data["tags"]))
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
 
 
 class LeadSourceForm(forms.Form):

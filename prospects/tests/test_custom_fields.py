@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +15,14 @@ from django.urls import reverse
 
 from conftest import Tenant
 from prospects.models import Activity
-from prospects.tests.factories import ProspectFactory
+from prospects.tests.factories import CompanyFactory, ProspectFactory
 
 pytestmark = pytest.mark.django_db
+pytest_plugins = ["leadgen.tests.browser"]
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
+# Where the browser test leaves its screenshots of the page (1366x900) for a person to look at.
+SCREENSHOTS = Path(os.environ.get("LEADGEN_SCREENSHOTS", "test-results"))
 
 
 def _html(response: Any) -> str:
@@ -142,3 +147,56 @@ def test_the_export_runs_the_same_queries_for_ten_or_forty_prospects(tenant: Ten
     ten = queries()
     ProspectFactory.create_batch(30, org=tenant.org, custom_fields={"Seats": "3"})
     assert queries() == ten
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_edit_custom_fields_in_the_browser(live_site: str, new_page: Any, tenant: Tenant) -> None:
+    from playwright.sync_api import expect
+
+    from prospects.tests.test_browser import log_in
+
+    company = CompanyFactory(
+        org=tenant.org,
+        name="Northwind Analytics",
+        domain="northwind.io",
+        industry="Computer Software",
+        employee_count=240,
+    )
+    prospect = ProspectFactory(
+        org=tenant.org,
+        first_name="Maya",
+        last_name="Chen",
+        title="VP of Sales",
+        company=company,
+        company_name=company.name,
+        custom_fields={
+            "Apollo Contact Id": "64a00001",
+            "Email Status": "Verified",
+            "Latest Funding Amount": "30000000",
+            "Lists": "Q3 webinar, EMEA revenue leaders",
+        },
+    )
+    page = new_page("member", viewport={"width": 1366, "height": 900})
+    log_in(page, live_site, tenant.member)
+    page.goto(f"{live_site}{reverse('prospect_detail', args=[prospect.pk])}")
+    section = page.locator("#custom-fields")
+    expect(section).to_contain_text("Latest Funding Amount")
+    section.scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "custom-fields.png"))
+
+    section.get_by_role("button", name="Edit custom fields").click()
+    form = page.locator("#custom-fields-form")
+    expect(form).to_be_visible()
+    form.get_by_label("Field name 5").fill("Renewal month")
+    form.get_by_label("Value 5").fill("March")
+    form.get_by_label("Value 2 (Email Status)").fill("")
+    form.scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "custom-fields-edit.png"))
+    form.get_by_role("button", name="Save custom fields").click()
+    expect(section).to_contain_text("Custom fields saved.")
+    expect(section).to_contain_text("Renewal month")
+    expect(section).not_to_contain_text("Email Status")
+    page.screenshot(path=str(SCREENSHOTS / "custom-fields-saved.png"))
+    prospect.refresh_from_db()
+    assert prospect.custom_fields["Renewal month"] == "March" and "Email Status" not in prospect.custom_fields

@@ -10,10 +10,12 @@ import json
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
 from conftest import Tenant
+from prospects import merge
 from prospects.inbound.tasks import meta_lead_fetch
 from prospects.models import Company, LeadForm, LeadSourceSettings, Note, Prospect, WebhookDelivery
 from prospects.tests.factories import CompanyFactory, ProspectFactory
@@ -415,3 +417,28 @@ def test_webhooks_store_a_nul_and_a_lone_surrogate_as_clean_text(
     assert (form.first_name, form.answers) == ("Form", {"Your question": "why\ufffd"})
     assert (meta.first_name, meta.answers) == ("Meta", {"Budget?": "1k"})
     assert (google.first_name, google.answers) == ("Google", {"Notes": "ab"})
+
+
+def test_a_merge_that_would_hold_too_many_tags_is_refused_and_changes_nothing(tenant: Tenant) -> None:
+    primary = ProspectFactory(org=tenant.org, tags=[f"a{i}" for i in range(30)])
+    duplicate = ProspectFactory(org=tenant.org, tags=[f"b{i}" for i in range(30)])
+    with tenant.scope(), pytest.raises(ValidationError, match="at most 50 tags") as refused:
+        merge.prospect_merge(primary=primary, duplicates=[duplicate], actor=None)
+    assert "cannot be merged" in refused.value.messages[0]
+    with tenant.scope():
+        assert Prospect.objects.filter(pk__in=[primary.pk, duplicate.pk]).count() == 2
+
+
+def test_a_lead_form_tag_over_the_limit_is_a_form_error(tenant: Tenant) -> None:
+    response = tenant.admin_client.post(
+        reverse("lead_form_list"),
+        {
+            "name": "Webinar",
+            "tags": "ok, " + "t" * 61,
+            "allowed_origins": "",
+            "redirect_url": "",
+            "is_active": "on",
+        },
+    )
+    assert "61 characters long (limit 60)" in response.content.decode()
+    assert not LeadForm.objects.unscoped().filter(org=tenant.org).exists()
