@@ -40,7 +40,7 @@ class DiscoverySource:
 
 def _apollo_unavailable(pipeline_settings: PipelineSettings | None) -> str:
     if pipeline_settings is None or not pipeline_settings.apollo_api_key:
-        return "needs an Apollo API key (Settings → Pipeline)"
+        return "needs an Apollo API key (Settings → Enrichment & scoring)"
     return ""
 
 
@@ -95,6 +95,12 @@ def prospect_data_from_result(person: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- services -------------------------------------------------------------------------------------------------
+
+
+def discovery_source_problems() -> dict[str, str]:
+    """Each source's reason it cannot run for the current organisation ("" when it can)."""
+    pipeline_settings = PipelineSettings.objects.filter().first()
+    return {key: source.unavailable(pipeline_settings) for key, source in SOURCES.items()}
 
 
 def discovery_sources_check(*, sources: list[str]) -> list[str]:

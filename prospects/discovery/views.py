@@ -20,11 +20,7 @@ from prospects.models import ICP, DiscoveryRun, DiscoveryRunStatus
 
 class DiscoveryRunForm(forms.Form):
     icp = forms.ModelChoiceField(queryset=ICP.objects.unscoped().none(), label="ICP", empty_label=None)
-    sources = forms.MultipleChoiceField(
-        choices=[(s.key, s.label) for s in discovery.SOURCES.values()],
-        initial=list(discovery.SOURCES)[:1],
-        widget=forms.CheckboxSelectMultiple,
-    )
+    sources = forms.MultipleChoiceField(choices=[], widget=forms.CheckboxSelectMultiple)
     max_prospects = forms.IntegerField(min_value=1, max_value=discovery.MAX_PROSPECTS_LIMIT, initial=100)
     min_score = forms.IntegerField(
         min_value=0, max_value=100, initial=0, help_text="Prospects below this score count as disqualified."
@@ -33,6 +29,15 @@ class DiscoveryRunForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["icp"].queryset = ICP.objects.filter(is_active=True).order_by("name")  # type: ignore[attr-defined]
+        # A source without its key is offered with the reason, never ticked in advance.
+        problems = discovery.discovery_source_problems()
+        sources = self.fields["sources"]
+        assert isinstance(sources, forms.MultipleChoiceField)
+        sources.choices = [
+            (key, f"{source.label} ({problems[key]})" if problems[key] else source.label)
+            for key, source in discovery.SOURCES.items()
+        ]
+        sources.initial = [key for key in discovery.SOURCES if not problems[key]][:1]
 
 
 @member_required

@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from prospects.models import ICP
+from prospects.plain_words import SENIORITY_CHOICES, seniority_code
 from prospects.scoring.criteria import LIST_KEYS
 
 LIST_HELP = "Comma-separated"
@@ -25,6 +26,26 @@ class IdListField(forms.Field):
             raise ValidationError("Invalid id.") from None
 
 
+class SeniorityPickerField(forms.MultipleChoiceField):
+    """Tick boxes with plain labels ("C-level"), stored as codes (c_suite); "vp, C-level" typed as one value (an
+    old bookmark, a script) is read as the codes it names."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def to_python(self, value: Any) -> list[str]:
+        values = super().to_python(value)
+        found: list[str] = []
+        for item in values:
+            for part in str(item).split(","):
+                if part.strip():
+                    found.append(seniority_code(part) or part.strip())
+        return list(dict.fromkeys(found))
+
+    def valid_value(self, value: Any) -> bool:
+        # A stored value from before the picker ("Head of Sales") survives a save; criteria_clean bounds it.
+        return super().valid_value(value) or 0 < len(str(value)) <= 60
+
+
 class ICPForm(forms.Form):
     name = forms.CharField(max_length=120)
     description = forms.CharField(
@@ -37,8 +58,8 @@ class ICPForm(forms.Form):
     employee_min = forms.IntegerField(required=False, min_value=0, label="Employees from")
     employee_max = forms.IntegerField(required=False, min_value=0, label="Employees to")
     locations = forms.CharField(required=False, max_length=2000, help_text=LIST_HELP)
-    seniorities = forms.CharField(
-        required=False, max_length=2000, help_text="Comma-separated, e.g. c_suite, vp, director"
+    seniorities = SeniorityPickerField(
+        required=False, choices=SENIORITY_CHOICES, help_text="Leave all unticked to accept any seniority."
     )
     title_keywords = forms.CharField(
         required=False, max_length=2000, label="Title keywords", help_text=LIST_HELP
@@ -68,7 +89,15 @@ class ICPForm(forms.Form):
         }
         for key in LIST_KEYS:
             initial[key] = ", ".join(criteria.get(key) or [])
-        return cls(initial=initial)
+        stored = [seniority_code(s) or s for s in criteria.get("seniorities") or []]
+        initial["seniorities"] = stored
+        form = cls(initial=initial)
+        known = {code for code, _ in SENIORITY_CHOICES}
+        if extra := [s for s in stored if s not in known]:  # a value from before the picker stays selectable
+            field = form.fields["seniorities"]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = [*SENIORITY_CHOICES, *((s, s) for s in extra)]
+        return form
 
     def service_data(self) -> dict[str, Any]:
         data = self.cleaned_data

@@ -17,6 +17,7 @@ from prospects.icps import selectors as icp_selectors
 from prospects.icps.forms import ICPForm
 from prospects.icps.services import icp_build, icp_create, icp_delete, icp_update
 from prospects.models import ICP
+from prospects.plain_words import seniority_label
 from prospects.scoring.criteria import criteria_summary
 from prospects.scoring.embedding import icp_matches
 
@@ -48,6 +49,14 @@ def _picker(form: ICPForm | None, icp: ICP | None) -> icp_selectors.ExamplePicke
     return icp_selectors.example_picker(q="", prospect_ids=prospect_ids, company_ids=company_ids)
 
 
+def _criteria_lines(icp: ICP) -> list[str]:
+    """The ICP's criteria in words, seniority codes as their labels (c_suite → C-level)."""
+    criteria = dict(icp.criteria or {})
+    if criteria.get("seniorities"):
+        criteria["seniorities"] = [seniority_label(s) for s in criteria["seniorities"]]
+    return criteria_summary(criteria)
+
+
 def _form_page(request: OrgRequest, form: ICPForm, icp: ICP | None, status: int = 200) -> HttpResponse:
     context: dict[str, Any] = {"nav": "icps", "form": form, "icp": icp, "picker": _picker(form, icp)}
     return render(request, TEMPLATE_FORM, context, status=status)
@@ -57,7 +66,7 @@ def _form_page(request: OrgRequest, form: ICPForm, icp: ICP | None, status: int 
 @require_GET
 def icp_list(request: OrgRequest) -> HttpResponse:
     icps = icp_selectors.icp_list()
-    rows = [(icp, criteria_summary(icp.criteria or {})) for icp in icps]
+    rows = [(icp, _criteria_lines(icp)) for icp in icps]
     return render(request, "prospects/icp_list.html", {"nav": "icps", "rows": rows})
 
 
@@ -86,7 +95,7 @@ def icp_detail(request: OrgRequest, icp_id: int) -> HttpResponse:
     context = {
         "nav": "icps",
         "icp": icp,
-        "criteria": criteria_summary(icp.criteria or {}),
+        "criteria": _criteria_lines(icp),
         "matches": matches,
         "picker": _picker(None, icp),
     }

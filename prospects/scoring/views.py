@@ -116,7 +116,7 @@ def pipeline_settings(request: OrgRequest) -> HttpResponse:
         changed = enrichment_budget.pipeline_settings_update(
             pipeline_settings=current, actor=request.user, changes=changes
         )
-        messages.success(request, "Pipeline settings saved." if changed else "Nothing changed.")
+        messages.success(request, "Enrichment and scoring settings saved." if changed else "Nothing changed.")
         return redirect("pipeline_settings")
     spent = enrichment_budget.month_spend()
     budget = current.monthly_budget_usd

@@ -153,7 +153,7 @@ def budget_alert(*, pipeline_settings: PipelineSettings, spent: Decimal) -> bool
     title = f"Enrichment budget reached: ${spent:.2f} of ${budget:.2f} this month"
     body = (
         "Paid enrichment providers are paused until next month. Website facts and email checks continue. "
-        "Raise the monthly budget in Settings → Pipeline to resume now."
+        "Raise the monthly budget in Settings → Enrichment & scoring to resume now."
     )
     url = reverse("pipeline_settings")
     Notification.objects.bulk_create(
