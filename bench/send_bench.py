@@ -11,13 +11,16 @@ What it does:
 2. Starts a real SMTP server (aiosmtpd, outreach/tests/smtp_peer.py) on 127.0.0.1 in this process; it records
    every message it accepts.
 3. Seeds one organisation (with a postal address) and one mailbox on the peer with no gap and a daily limit above
-   N, then N queued messages due now (one bulk insert).
+   N.
 4. Starts a Redis of its own, `celery worker -P prefork` processes on the `send` queue and a beat
-   (outreach/tests/procs.py). Beat's dispatcher (every second) finds the due messages and enqueues them in chunks;
-   each worker claims, checks, passes the pacing gate, sends over a reused SMTP connection and records each one.
-5. Waits until every message is `sent` (or none moved for 30 s). Throughput = N / (last accepted by the peer - beat
-   started), so dispatch latency is included. Duplicates = peer deliveries beyond one per Message-ID.
-   Writes bench/results/send.json.
+   (outreach/tests/procs.py), and waits until beat's dispatcher (every second) has run once on a worker, so
+   process start-up is not counted.
+5. Inserts N queued messages due now (one bulk insert): the clock starts at that commit. The dispatcher finds
+   them and enqueues them in chunks (OUTREACH_SEND_CHUNK, 25); each worker claims its chunk, checks it, and for
+   each message takes its slot (committed), sends over the kept SMTP connection and records the result.
+6. Waits until every message is `sent` (or none moved for 30 s). Throughput = N / (last accepted by the peer -
+   messages inserted), so dispatch latency is included. Duplicates = peer deliveries beyond one per Message-ID.
+   Writes bench/results/send.json, with the load average before and after (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -38,6 +41,55 @@ sys.path.insert(0, str(ROOT))
 from bench._db import prepare_database  # noqa: E402
 
 DB_NAME = "leadgen_bench_send"
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) of these live processes so far."""
+    total = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        total += sum(int(f) for f in text[text.rindex(")") + 2 :].split()[11:13])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu_seconds() -> float:
+    """CPU time of this database server's processes (the postmaster, its live backends, and through its
+    children's times the backends that exited): the database's share of the work, when it runs on this machine
+    (the embedded one does). Other PostgreSQL servers on a shared machine are not counted."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('data_directory')")
+        data_directory = cursor.fetchone()[0]
+    try:
+        postmaster = int((Path(data_directory) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        pid, fields = int(stat.parent.name), text[text.rindex(")") + 2 :].split()
+        if pid == postmaster or int(fields[1]) == postmaster:
+            total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_for_dispatcher(logs: Path, timeout: float = 120) -> None:
+    """Until a worker has run beat's dispatcher once: beat, the broker and the workers are all up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for log in logs.glob("worker*.log"):
+            text = log.read_text(errors="replace")
+            if "messages_dispatch_task" in text and "succeeded" in text:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("beat's dispatcher never ran")
 
 
 def main() -> int:
@@ -76,50 +128,36 @@ def main() -> int:
             min_interval_seconds=0,
             jitter_seconds=0,
         )
-        now = timezone.now()
-        Message.objects.unscoped().bulk_create(
-            [
-                Message(
-                    org=org,
-                    mailbox=mailbox,
-                    send_key=f"bench:{i}",
-                    to_email=f"r{i}@example.test",
-                    subject=f"Bench {i}",
-                    body_text="Hello,\n\nA benchmark message.\n",
-                    message_id=message_id_make(from_email=mailbox.from_email),
-                    scheduled_at=now,
-                    queued_at=now,
-                    status=MessageStatus.QUEUED,
-                )
-                for i in range(args.messages)
-            ],
-            batch_size=1000,
-        )
         env = {"OUTREACH_DISPATCH_BATCH": "5000", "OUTREACH_SEND_CHUNK": "25", "LOG_LEVEL": "WARNING"}
+        load_before = os.getloadavg()
         with send_stack(
-            database_url=url, workers=args.workers, concurrency=args.concurrency, beat=False, env=env
+            database_url=url, workers=args.workers, concurrency=args.concurrency, beat=True, env=env
         ) as stack:
-            import subprocess
-
-            started = time.monotonic()
-            stack.beat = subprocess.Popen(
+            _wait_for_dispatcher(stack.logs)
+            # From here on: the CPU of the send itself, not of process start-up.
+            procs = [p.pid for p in stack.workers] + stack.worker_children()
+            procs += [stack.beat.pid] if stack.beat else []
+            cpu_before = (_cpu_seconds(procs), os.times(), _postgres_cpu_seconds())
+            now = timezone.now()
+            Message.objects.unscoped().bulk_create(
                 [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "leadgen",
-                    "beat",
-                    "-l",
-                    "warning",
-                    "-s",
-                    str(stack.logs / "beat-schedule"),
+                    Message(
+                        org=org,
+                        mailbox=mailbox,
+                        send_key=f"bench:{i}",
+                        to_email=f"r{i}@example.test",
+                        subject=f"Bench {i}",
+                        body_text="Hello,\n\nA benchmark message.\n",
+                        message_id=message_id_make(from_email=mailbox.from_email),
+                        scheduled_at=now,
+                        queued_at=now,
+                        status=MessageStatus.QUEUED,
+                    )
+                    for i in range(args.messages)
                 ],
-                env=stack.env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                batch_size=1000,
             )
+            started = time.monotonic()
             last_progress, last_count = time.monotonic(), -1
             while True:
                 sent = Message.objects.unscoped().filter(org=org, status=MessageStatus.SENT).count()
@@ -131,7 +169,14 @@ def main() -> int:
                     break
                 time.sleep(0.25)
             time.sleep(1)
+            cpu_after = (_cpu_seconds(procs), os.times(), _postgres_cpu_seconds())
         received = list(peer.received)
+    mine = [(t.user + t.system) for t in (cpu_before[1], cpu_after[1])]
+    cpu = {
+        "workers_and_beat": cpu_after[0] - cpu_before[0],
+        "smtp_peer_and_bench": mine[1] - mine[0],
+        "postgres": cpu_after[2] - cpu_before[2],
+    }
     statuses = collections.Counter(
         Message.objects.unscoped().filter(org=org).values_list("status", flat=True)
     )
@@ -148,11 +193,14 @@ def main() -> int:
         "received_by_peer": len(received),
         "duplicates": duplicates,
         "statuses": dict(statuses),
-        "seconds_from_beat_start": round(last - started, 2),
+        "seconds_from_insert": round(last - started, 2),
         "seconds_first_to_last_delivery": round(last - first, 2),
         "messages_per_second": round(len(received) / (last - started), 1),
         "messages_per_second_steady": round(len(received) / max(last - first, 1e-9), 1),
-        "load_average": os.getloadavg(),
+        # CPU spent per message, whatever else runs on the machine (the figure to compare across runs).
+        "cpu_ms_per_message": {k: round(v * 1000 / max(len(received), 1), 2) for k, v in cpu.items()},
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     out = ROOT / "bench" / "results" / "send.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import worker_process_init
 from django.conf import settings
-from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, transaction
 
 from leadgen.tenancy import org_task
@@ -21,15 +21,16 @@ from leadgen.tenancy import org_task
 )
 @org_task
 def messages_send_task(org_id: int, message_ids: list[int]) -> dict[str, int]:
-    """Send these queued messages of one organisation; each is claimed on its own, so a repeat sends nothing twice."""
-    from .sending.engine import message_send
+    """Send these queued messages of one organisation as one chunk: claimed together, each checked and granted its
+    slot right before its own call, so a repeat (or a second dispatcher) sends nothing twice."""
+    from .sending.engine import dispatched_clear, messages_send
 
+    try:
+        results = messages_send(message_ids=message_ids)
+    finally:
+        dispatched_clear(message_ids)
     outcomes: dict[str, int] = {}
-    for message_id in message_ids:
-        try:
-            outcome = message_send(message_id=message_id)
-        finally:
-            cache.delete(f"outreach:dispatched:{message_id}")
+    for outcome in results.values():
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
 
@@ -44,3 +45,15 @@ def messages_dispatch_task() -> int:
     for org_id, ids in batches:
         transaction.on_commit(lambda o=org_id, i=ids: messages_send_task.delay(o, i))
     return sum(len(ids) for _, ids in batches)
+
+
+@worker_process_init.connect
+def _send_path_warm(**_: object) -> None:
+    """Each pool process imports the send path, its guards and the URL map (the unsubscribe link) when it starts,
+    not inside its first chunk: under load that first chunk otherwise paid several seconds of imports."""
+    from django.urls import get_resolver
+
+    from .sending import engine
+
+    engine.send_guards()
+    get_resolver().reverse_dict  # noqa: B018 (imports every app's urls and builds the reverse map once)
