@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
@@ -43,7 +45,7 @@ def messages_dispatch_task() -> int:
     messages_sweep_stale()
     batches = due_batches(limit=settings.OUTREACH_DISPATCH_BATCH, chunk=settings.OUTREACH_SEND_CHUNK)
     for org_id, ids in batches:
-        transaction.on_commit(lambda o=org_id, i=ids: messages_send_task.delay(o, i))
+        transaction.on_commit(functools.partial(messages_send_task.delay, org_id, ids))
     return sum(len(ids) for _, ids in batches)
 
 

@@ -258,7 +258,7 @@ def esp_connection(mailbox: Mailbox) -> Any:
         options["api_url"] = url
     if mailbox.esp == Esp.POSTMARK:
         return get_connection(ESP_BACKENDS[Esp.POSTMARK], server_token=mailbox.esp_api_key, **options)
-    return get_connection(ESP_BACKENDS[mailbox.esp], api_key=mailbox.esp_api_key, **options)
+    return get_connection(ESP_BACKENDS[Esp(mailbox.esp)], api_key=mailbox.esp_api_key, **options)
 
 
 def esp_send(*, mailbox: Mailbox, email: EmailMultiAlternatives) -> str:
