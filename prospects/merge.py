@@ -118,7 +118,11 @@ def _filled(value: Any) -> bool:
     return value not in (None, "", [], {})
 
 
-def merged_values(primary: Prospect, duplicates: list[Prospect]) -> dict[str, Any]:
+def merged_values(
+    primary: Prospect, duplicates: list[Prospect], picks: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """The merged prospect's values (rules in prospect_merge). `picks` chooses a text field's value by the id of
+    the member that has it ({"title": 42}); a pick of someone outside the merge is ignored."""
     everyone = [primary, *duplicates]
     # Duplicates, newest edit first: among their equally long values the most recently updated one wins.
     by_recency = sorted(duplicates, key=lambda p: (p.updated_at, p.pk), reverse=True)
@@ -136,6 +140,12 @@ def merged_values(primary: Prospect, duplicates: list[Prospect]) -> dict[str, An
         donor = next((p for p in by_recency if p.email_normalized), None)
         values["email"] = donor.email if donor else primary.email
         values["email_normalized"] = donor.email_normalized if donor else None
+    members = {p.pk: p for p in everyone}
+    for name, member_id in (picks or {}).items():
+        if name in TEXT_FIELDS and (member := members.get(member_id)) is not None:
+            values[name] = getattr(member, name)
+            if name == "email":
+                values["email_normalized"] = member.email_normalized
     values["linkedin_normalized"] = normalize.linkedin(values["linkedin_url"])
     values["tags"] = list(dict.fromkeys(tag for p in everyone for tag in p.tags))
     for name in ("custom_fields", "answers", "utm"):
@@ -209,7 +219,9 @@ def _move_related(primary: Prospect, duplicate_ids: list[int]) -> dict[str, dict
     return report
 
 
-def prospect_merge(*, primary: Prospect, duplicates: list[Prospect], actor: User | None) -> Prospect:
+def prospect_merge(
+    *, primary: Prospect, duplicates: list[Prospect], actor: User | None, picks: dict[str, int] | None = None
+) -> Prospect:
     """Merge `duplicates` into `primary` and delete them; returns the refreshed primary.
 
     Field rules: text fields take the longest non-empty value (on a tie the primary's, else the most recently
@@ -219,7 +231,8 @@ def prospect_merge(*, primary: Prospect, duplicates: list[Prospect], actor: User
     is the most advanced one (new < enriched < disqualified < qualified < contacted < replied < meeting < lost
     < won); owner, company, ICP and consent come from the primary when set, else the most recent duplicate;
     the score is the primary's, else the best duplicate's; do-not-contact is kept if any of them had it; the
-    creation date is the earliest. Notes, activities, outcomes, webhook deliveries and any later relation to
+    creation date is the earliest. `picks` ({field: member id}) override the text-field rules with the value a
+    person chose on the duplicates page. Notes, activities, outcomes, webhook deliveries and any later relation to
     Prospect move to the primary; the merge is recorded in its timeline.
     """
     duplicate_ids = sorted({p.pk for p in duplicates} - {primary.pk})
@@ -238,7 +251,7 @@ def prospect_merge(*, primary: Prospect, duplicates: list[Prospect], actor: User
             raise ValidationError("Some of these prospects no longer exist (already merged or deleted?).")
         primary = locked[primary.pk]
         dupes = [locked[pk] for pk in duplicate_ids]
-        values = merged_values(primary, dupes)
+        values = merged_values(primary, dupes, picks)
         _limits_check(values)
         moved = _move_related(primary, duplicate_ids)
         merged: list[dict[str, Any]] = [{"id": p.pk, "email": p.email, "name": p.full_name} for p in dupes]

@@ -538,14 +538,53 @@ def _detail_url(prospect: Prospect) -> str | None:
         return None
 
 
+DUPLICATE_GROUPS_PER_PAGE = 20
+# The fields a merge lets a person pick, in the order the confirmation shows them.
+MERGE_PICK_FIELDS = [
+    ("first_name", "First name"),
+    ("last_name", "Last name"),
+    ("email", "Email"),
+    ("title", "Title"),
+    ("seniority", "Seniority"),
+    ("department", "Department"),
+    ("company_name", "Company"),
+    ("company_domain", "Company website"),
+    ("phone", "Phone"),
+    ("linkedin_url", "LinkedIn"),
+    ("location", "Location"),
+]
+
+
+def _group_matches(group: merge.DuplicateGroup, q: str) -> bool:
+    needle = q.lower()
+    return any(
+        needle in " ".join([p.full_name, p.email, p.company_name, p.company_domain, p.title]).lower()
+        for p in group.prospects
+    )
+
+
 @require_GET
 @member_required
 def duplicate_list(request: OrgRequest) -> HttpResponse:
     merged = None
     if (merged_id := request.GET.get("merged", "")).isdigit():
         merged = Prospect.objects.filter(pk=int(merged_id)).first()
+    q = " ".join(request.GET.get("q", "").split())[:200]
+    groups = merge.duplicate_groups()
+    if q:
+        groups = [group for group in groups if _group_matches(group, q)]
+    pages = max(1, -(-len(groups) // DUPLICATE_GROUPS_PER_PAGE))
+    raw_page = request.GET.get("page", "1")
+    page = min(max(int(raw_page) if raw_page.isdigit() else 1, 1), pages)
+    start = (page - 1) * DUPLICATE_GROUPS_PER_PAGE
     context = {
-        "groups": merge.duplicate_groups(),
+        "groups": groups[start : start + DUPLICATE_GROUPS_PER_PAGE],
+        "group_count": len(groups),
+        "people_count": sum(len(group.prospects) for group in groups),
+        "capped": not q and len(groups) >= merge.MAX_GROUPS,
+        "q": q,
+        "page": page,
+        "pages": pages,
         "merged": merged,
         "merged_url": _detail_url(merged) if merged else None,
         "nav": "prospects",
@@ -553,27 +592,63 @@ def duplicate_list(request: OrgRequest) -> HttpResponse:
     return render(request, TEMPLATE, context)
 
 
+def _merge_choices(everyone: list[Prospect], preview: dict[str, Any]) -> list[dict[str, Any]]:
+    """For each field whose members differ: the distinct values, who has them, and the one the merge keeps."""
+    rows = []
+    for name, label in MERGE_PICK_FIELDS:
+        options: dict[str, Prospect] = {}
+        for p in everyone:
+            value = getattr(p, name)
+            if value not in ("", None):
+                options.setdefault(value, p)
+        if len(options) > 1:
+            rows.append(
+                {
+                    "name": name,
+                    "label": label,
+                    "options": [(value, p, value == preview[name]) for value, p in options.items()],
+                }
+            )
+    return rows
+
+
 @require_POST
 @member_required
 def duplicate_merge(request: OrgRequest) -> HttpResponse:
-    """Without `confirm`: show what the merge will keep. With it: merge and go back to the duplicates."""
+    """Without `confirm`: show what the merge will keep, with a box per member (untick to leave one out) and a
+    choice per field whose values differ. With it: merge and go back to the duplicates."""
     primary = get_for_org(Prospect, pk=request.POST.get("primary", ""))
     duplicate_ids = [pk for pk in _ids(request.POST.getlist("duplicates")) if pk != primary.pk]
     duplicates = list(Prospect.objects.filter(pk__in=duplicate_ids).order_by("pk"))
-    if not duplicates or len(duplicates) != len(duplicate_ids):
+    if len(duplicates) != len(duplicate_ids):
         messages.error(request, "These duplicates no longer exist: the list has been refreshed.")
         return redirect("prospect_duplicates")
+    if not duplicates and request.POST.get("confirm") == "1":
+        messages.error(request, "Keep at least one other prospect in the merge.")
+        return redirect("prospect_duplicates")
+    members = [primary.pk, *duplicate_ids]
+    picks = {
+        name: int(value)
+        for name, _ in MERGE_PICK_FIELDS
+        if (value := request.POST.get(f"pick_{name}", "")).isdigit() and int(value) in members
+    }
     if request.POST.get("confirm") != "1":
+        # Everyone first offered stays on the page, so a member left out can be ticked back in.
+        offered_ids = _ids(request.POST.getlist("offered")) or duplicate_ids
+        offered = list(Prospect.objects.filter(pk__in=offered_ids).exclude(pk=primary.pk).order_by("pk"))
+        preview = merge.merged_values(primary, duplicates, picks)
         context = {
             "primary": primary,
             "duplicates": duplicates,
-            "preview": merge.merged_values(primary, duplicates),
+            "offered": offered,
+            "preview": preview,
+            "choices": _merge_choices([primary, *duplicates], preview),
             "nav": "prospects",
         }
         template = f"{TEMPLATE}#confirm" if request.htmx else TEMPLATE  # type: ignore[attr-defined]
         return render(request, template, context)
     try:
-        merged = merge.prospect_merge(primary=primary, duplicates=duplicates, actor=request.user)
+        merged = merge.prospect_merge(primary=primary, duplicates=duplicates, actor=request.user, picks=picks)
     except ValidationError as exc:
         messages.error(request, error_text(exc))
         return redirect("prospect_duplicates")
