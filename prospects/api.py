@@ -73,7 +73,12 @@ def prospect_list(request: HttpRequest, page: Query[ListParams]) -> Any:
             errors=[{"field": name, "message": "invalid value"} for name in filters.errors],
         )
     result = selectors.prospect_search(
-        filters=filters, cursor=page.cursor or None, limit=page.limit, with_count=False, select_related=()
+        filters=filters,
+        cursor=page.cursor or None,
+        limit=page.limit,
+        with_count=False,
+        select_related=(),
+        with_headline=False,
     )
     return {"items": result.rows, "next_cursor": result.next_cursor}
 

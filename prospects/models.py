@@ -469,6 +469,9 @@ class ICP(OrgOwned):
     embedding = VectorField(dimensions=EMBEDDING_DIM, null=True, blank=True)
     embedding_hash = models.CharField(max_length=64, blank=True)
     is_active = models.BooleanField(default=True)
+    # The ICP a prospect's headline score is shown against outside an ICP filter; at most one per org. With none
+    # flagged, the first active ICP is the primary (prospects.scoring.selectors.primary_icp).
+    is_primary = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -477,7 +480,12 @@ class ICP(OrgOwned):
 
     class Meta:
         verbose_name = "ICP"
-        constraints = [models.UniqueConstraint(fields=["org", "name"], name="icp_unique_name_per_org")]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "name"], name="icp_unique_name_per_org"),
+            models.UniqueConstraint(
+                fields=["org"], condition=Q(is_primary=True), name="icp_one_primary_per_org"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -524,6 +532,10 @@ class Qualification(OrgOwned):
     hooks = models.JSONField(default=list, blank=True)
     matched_criteria = models.JSONField(default=list, blank=True)
     missed_criteria = models.JSONField(default=list, blank=True)
+    # Criteria the ICP sets whose value the record lacks: neither met nor missed, they lower the confidence.
+    unknown_criteria = models.JSONField(default=list, blank=True)
+    # Share of the evidence the judgement could have had that it had (0..1); null when the LLM judged.
+    confidence = models.FloatField(null=True, blank=True)
     dropped_hooks = models.PositiveSmallIntegerField(default=0)
     provider = models.CharField(max_length=40)  # "rules" or "openai:<model>"
     model = models.CharField(max_length=100, blank=True)

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings as django_settings
 from django.db import connection
-from django.db.models import F, Func, Q, QuerySet, TextField, Value
+from django.db.models import F, FilteredRelation, Func, Q, QuerySet, TextField, Value
 from django.db.models.expressions import Combinable
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.db.models.functions import Coalesce, Concat
@@ -36,6 +36,7 @@ from prospects.models import (
     Stage,
     Tier,
 )
+from prospects.scoring.selectors import headline_attach
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -219,6 +220,13 @@ class ProspectFilters:
         )
         return self.query_string(sort=column, descending=descending)
 
+    def sort_expression(self, *, indexed: bool = True) -> Combinable:
+        """The sort key; sorting by score under an ICP filter sorts by that ICP's score."""
+        if self.sort == "score" and self.icp_id is not None:
+            key = Coalesce(F("icp_q__score"), Value(-1))
+            return key if indexed else key + Value(0)
+        return (SORTS if indexed else UNINDEXED_SORTS)[self.sort]
+
     @property
     def is_filtered(self) -> bool:
         return bool(self.params(sort="created_at", descending=True))
@@ -239,14 +247,19 @@ class ProspectFilters:
             qs = qs.filter(**{f"{searched}__contains": term})
         if self.stages:
             qs = qs.filter(stage__in=self.stages)
-        if self.tier:
-            qs = qs.filter(tier=self.tier)
-        if self.score_min is not None:
-            qs = qs.filter(score__gte=self.score_min)
-        if self.score_max is not None:
-            qs = qs.filter(score__lte=self.score_max)
+        # Filtered by an ICP: the prospects judged against it, with its score (the one the list shows).
+        score = "score"
         if self.icp_id is not None:
-            qs = qs.filter(icp_id=self.icp_id)
+            qs = qs.alias(
+                icp_q=FilteredRelation("qualifications", condition=Q(qualifications__icp_id=self.icp_id))
+            ).filter(icp_q__isnull=False)
+            score = "icp_q__score"
+        if self.score_min is not None:
+            qs = qs.filter(**{f"{score}__gte": self.score_min})
+        if self.score_max is not None:
+            qs = qs.filter(**{f"{score}__lte": self.score_max})
+        if self.tier:
+            qs = qs.filter(**{"icp_q__tier" if self.icp_id is not None else "tier": self.tier})
         if self.source:
             qs = qs.filter(source=self.source)
         if self.unassigned:
@@ -370,31 +383,37 @@ def prospect_search(
     limit: int = PAGE_SIZE,
     with_count: bool = True,
     select_related: tuple[str, ...] = ("owner",),
+    with_headline: bool = True,
 ) -> ProspectPage:
-    """One page of the organisation's prospects matching `filters`. Raises InvalidCursor for a bad cursor."""
+    """One page of the organisation's prospects matching `filters`. Raises InvalidCursor for a bad cursor.
+
+    `with_headline` gives each row its headline score (the filter's ICP, else the primary ICP) in one query.
+    """
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     base = filters.queryset()
     page: dict[str, Any] = {"sort": filters.sort, "descending": filters.descending, "cursor": cursor}
     if filters.q:
-        window = _ordered_after(filters.queryset(search=False), sort_expr=SORTS[filters.sort], **page)
+        window = _ordered_after(filters.queryset(search=False), sort_expr=filters.sort_expression(), **page)
         in_window = filters.queryset(trigram_index=False).filter(pk__in=window[:SEARCH_WINDOW].values("pk"))
         rows, next_cursor = keyset_page(
             in_window.select_related(*select_related),
-            sort_expr=SORTS[filters.sort],
+            sort_expr=filters.sort_expression(),
             limit=limit,
             **page,
         )
         if next_cursor is None:
             rows, next_cursor = keyset_page(
                 base.select_related(*select_related),
-                sort_expr=UNINDEXED_SORTS[filters.sort],
+                sort_expr=filters.sort_expression(indexed=False),
                 limit=limit,
                 **page,
             )
     else:
         rows, next_cursor = keyset_page(
-            base.select_related(*select_related), sort_expr=SORTS[filters.sort], limit=limit, **page
+            base.select_related(*select_related), sort_expr=filters.sort_expression(), limit=limit, **page
         )
+    if with_headline:
+        headline_attach(rows, icp_id=filters.icp_id)
     total: int | None = None
     capped = estimated = False
     if with_count:
@@ -427,7 +446,7 @@ def prospect_export_rows(*, filters: ProspectFilters, org_id: int) -> Iterator[P
         with org_scope(org_id):
             rows, cursor = keyset_page(
                 filters.queryset().select_related("owner"),
-                sort_expr=SORTS[filters.sort],
+                sort_expr=filters.sort_expression(),
                 sort=filters.sort,
                 descending=filters.descending,
                 cursor=cursor,
@@ -508,6 +527,7 @@ def prospect_board(*, cards_per_column: int = BOARD_CARDS) -> list[BoardColumn]:
         cards[prospect.stage].append(prospect)
     for column in cards.values():
         column.sort(key=lambda p: (p.created_at, p.pk), reverse=True)
+    headline_attach([card for column in cards.values() for card in column])
     counts = _board_counts()
     return [
         BoardColumn(

@@ -1,7 +1,7 @@
 """An ICP's structured criteria: cleaning what users and API clients send, and checking a prospect against them.
 
 Pure functions over already-loaded rows (no queries), so the live editor, the matches endpoint and the rules
-judgement can all call them in loops.
+judgement can all call them in loops. Titles, seniorities and industries are read through `vocabulary`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,12 @@ from django.core.exceptions import ValidationError
 
 from leadgen.errors import error_text
 from prospects.models import Company, Prospect
+from prospects.scoring.vocabulary import (
+    industry_match,
+    keyword_in_title,
+    prospect_seniority,
+    seniority_credit,
+)
 
 LIST_KEYS = (
     "industries",
@@ -127,53 +133,108 @@ def _contains_any(haystack: str, needles: Iterable[str]) -> str | None:
     return None
 
 
+# A criterion counts as met from this credit up; below it, as missed (with "partly" when the credit is not 0).
+MATCH_CREDIT = 0.5
+
+
 @dataclass
 class CriteriaCheck:
+    """Each criterion the ICP sets, judged: a credit from 0 to 1, or unknown when the record lacks the value."""
+
     matched: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    credits: dict[str, float] = field(default_factory=dict)
+    details: dict[str, str] = field(default_factory=dict)  # name → the prospect's value, in words
     excluded_by: str | None = None
 
     @property
     def fit(self) -> float:
-        """Share of the set criteria the prospect meets (1.0 when the ICP sets none); 0 when excluded."""
+        """Mean credit over the criteria whose value is known (1.0 when none is); 0 when excluded."""
         if self.excluded_by:
             return 0.0
-        total = len(self.matched) + len(self.missed)
-        return len(self.matched) / total if total else 1.0
+        return sum(self.credits.values()) / len(self.credits) if self.credits else 1.0
+
+    def judge(self, name: str, credit: float | None, detail: str = "") -> None:
+        if detail:
+            self.details[name] = detail
+        if credit is None:
+            self.unknown.append(name)
+            return
+        self.credits[name] = round(credit, 3)
+        (self.matched if credit >= MATCH_CREDIT else self.missed).append(name)
+
+    def describe(self, name: str) -> str:
+        """ "industry (Software)", "company size (not on record)"."""
+        detail = self.details.get(name, "")
+        return f"{name} ({detail})" if detail else f"{name} (not on record)"
+
+
+def _size_credit(size: int, low: int | None, high: int | None) -> float:
+    """1 inside the range; 0.5 within half the bound outside it (48 for 50+, 1,400 for up to 1,000); else 0."""
+    if (low is None or size >= low) and (high is None or size <= high):
+        return 1.0
+    if low is not None and size < low:
+        return 0.5 if size >= low / 1.5 else 0.0
+    assert high is not None
+    return 0.5 if size <= high * 1.5 else 0.0
 
 
 def criteria_check(criteria: Mapping[str, Any], prospect: Prospect) -> CriteriaCheck:
-    """Which criteria a prospect meets. An unknown value (no industry on record, say) counts as missed."""
+    """How well a prospect meets each criterion. A value the record lacks is unknown: neither met nor missed."""
     company: Company | None = prospect.company
     check = CriteriaCheck()
 
-    def judge(name: str, ok: bool) -> None:
-        (check.matched if ok else check.missed).append(name)
-
     industry = company.industry if company else ""
     if industries := criteria.get("industries"):
-        judge("industry", bool(industry) and _contains_any(industry, industries) is not None)
+        if industry:
+            match = industry_match(industry, industries)
+            check.judge("industry", match.credit, industry)
+        else:
+            check.judge("industry", None)
     low, high = criteria.get("employee_min"), criteria.get("employee_max")
     if low is not None or high is not None:
         size = company.employee_count if company else None
-        judge(
-            "company size",
-            size is not None and (low is None or size >= low) and (high is None or size <= high),
-        )
+        if size is None:
+            check.judge("company size", None)
+        else:
+            check.judge("company size", _size_credit(size, low, high), f"{size} employees")
     if locations := criteria.get("locations"):
         where = " ".join(filter(None, [prospect.location, company.location if company else ""]))
-        judge("location", _contains_any(where, locations) is not None)
+        if where.strip():
+            found = _contains_any(where, locations) is not None
+            check.judge(
+                "location", 1.0 if found else 0.0, prospect.location or (company.location if company else "")
+            )
+        else:
+            check.judge("location", None)
     if seniorities := criteria.get("seniorities"):
-        wanted = {_norm(s).replace(" ", "") for s in seniorities}
-        judge("seniority", _norm(prospect.seniority).replace(" ", "") in wanted)
+        person = prospect_seniority(seniority=prospect.seniority, title=prospect.title)
+        if person.rank is None:
+            check.judge("seniority", None)
+        else:
+            detail = person.words + (", from the title" if person.inferred else "")
+            check.judge("seniority", seniority_credit(person, list(seniorities)), detail)
     if keywords := criteria.get("title_keywords"):
-        judge("title", _contains_any(prospect.title, keywords) is not None)
+        if prospect.title.strip():
+            found = any(keyword_in_title(keyword, prospect.title) for keyword in keywords)
+            check.judge("title", 1.0 if found else 0.0, prospect.title)
+        else:
+            check.judge("title", None)
     if technologies := criteria.get("technologies"):
-        have = {_norm(t) for t in (company.technologies if company else [])}
-        judge("technologies", any(_norm(t) in have for t in technologies))
+        have = {_norm(t): t for t in (company.technologies if company else [])}
+        if have:
+            wanted = [have[_norm(t)] for t in technologies if _norm(t) in have]
+            shown = ", ".join(wanted) if wanted else ", ".join(list(have.values())[:3])
+            check.judge("technologies", 1.0 if wanted else 0.0, shown)
+        else:
+            check.judge("technologies", None)
     if stages := criteria.get("funding_stages"):
         stage = company.funding_stage if company else ""
-        judge("funding stage", bool(stage) and _norm(stage) in {_norm(s) for s in stages})
+        if stage:
+            check.judge("funding stage", 1.0 if _norm(stage) in {_norm(s) for s in stages} else 0.0, stage)
+        else:
+            check.judge("funding stage", None)
     if exclusions := criteria.get("exclusions"):
         fields = [
             prospect.title,

@@ -24,24 +24,31 @@ from prospects.scoring.criteria import CriteriaCheck, criteria_check
 from prospects.scoring.grounding import stringify
 
 RULES_PROVIDER = "rules"
-RULES_VERSION = "rules-v1"
+# v2: seniority from titles, whole-word titles, the industry vocabulary, unknowns, shrinkage and confidence.
+RULES_VERSION = "rules-v2"
 PROMPT_NAME = "qualify"
 PROMPT_VERSION = "v2"
-# Points per criterion the ICP sets; the rules score is the share of points met.
+# How much each criterion the ICP sets weighs. Who the person is (seniority) weighs more than the words of the
+# title: a "Sales Development Representative" has "sales" in it and is still not a revenue leader.
 CRITERIA_WEIGHTS: dict[str, int] = {
+    "seniority": 22,
     "industry": 20,
-    "company size": 15,
-    "seniority": 15,
     "title": 15,
-    "technologies": 15,
+    "company size": 15,
+    "technologies": 10,
     "location": 10,
     "funding stage": 10,
 }
-# Share of the rules score that comes from vector similarity when both are known.
-SIMILARITY_SHARE = 0.3
+# Profile similarity to the ICP counts as one more piece of evidence, of this weight.
+SIMILARITY_WEIGHT = 15
 # Cosine similarities of short profile texts against a persona rarely leave this band (MiniLM and
 # text-embedding-3-small alike); it is stretched onto 0-100.
 SIMILARITY_FLOOR, SIMILARITY_CEILING = 0.15, 0.65
+# The score knowing nothing (just under the B line, so an empty record is never a B) and how many points of
+# evidence that prior is worth; see rules_score.
+PRIOR_SCORE, PRIOR_WEIGHT = 45.0, 15.0
+# A missed criterion's credit inside the geometric mean (0 would make one miss erase everything else).
+MISS_CREDIT = 0.05
 TIER_A, TIER_B = 75, 50
 TIERS = tuple(Tier.values)
 MAX_HOOKS = 3
@@ -56,6 +63,9 @@ class Judgement:
     hooks: list[dict[str, Any]]
     matched: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    # Share of the evidence the judgement could have had that it did have (0..1); None from the LLM.
+    confidence: float | None = None
     provider: str = RULES_PROVIDER
     model: str = ""
     prompt_version: str = RULES_VERSION
@@ -125,30 +135,6 @@ def input_hash(
 def _similarity_points(similarity: float) -> float:
     stretched = (similarity - SIMILARITY_FLOOR) / (SIMILARITY_CEILING - SIMILARITY_FLOOR)
     return 100 * min(1.0, max(0.0, stretched))
-
-
-def _criterion_detail(name: str, prospect: Prospect, criteria: dict[str, Any]) -> str:
-    """The prospect's value for a criterion, for the reasoning ("industry (Software)")."""
-    company = prospect.company
-    value: str = ""
-    if name == "industry":
-        value = company.industry if company else ""
-    elif name == "company size":
-        count = company.employee_count if company else None
-        value = f"{count} employees" if count is not None else ""
-    elif name == "location":
-        value = prospect.location or (company.location if company else "")
-    elif name == "seniority":
-        value = prospect.seniority
-    elif name == "title":
-        value = prospect.title
-    elif name == "technologies":
-        have = {t.lower(): t for t in (company.technologies if company else [])}
-        wanted = [have[t.lower()] for t in criteria.get("technologies") or [] if t.lower() in have]
-        value = ", ".join(wanted) if wanted else (", ".join(list(have.values())[:3]) if have else "")
-    elif name == "funding stage":
-        value = company.funding_stage if company else ""
-    return f"{name} ({value})" if value else f"{name} (not on record)"
 
 
 def _join(items: list[str]) -> str:
@@ -247,48 +233,81 @@ def rules_hooks(prospect: Prospect, criteria: dict[str, Any]) -> list[dict[str, 
     return list(unique.values())[:MAX_HOOKS]
 
 
+def rules_score(check: CriteriaCheck, similarity: float | None) -> tuple[int, float]:
+    """The rules score (0-100) and the confidence (0-1) of a criteria check plus an optional similarity.
+
+    Each piece of evidence i has a weight w_i (CRITERIA_WEIGHTS; SIMILARITY_WEIGHT for the profile similarity) and,
+    when the record has the value, a credit c_i in 0..1. With K the weight known and A the weight the ICP asks
+    (similarity always counts as asked):
+
+        fit        = weighted geometric mean of the known criteria's credits (a miss counts MISS_CREDIT), then
+                     averaged with the similarity by weight: one clear miss pulls hard, the way a rep reads a
+                     profile ("right title, wrong industry" is not 80 % right)
+        evidence   = K / (A + PRIOR_WEIGHT)
+        score      = PRIOR_SCORE + (100 * fit - PRIOR_SCORE) * evidence
+        confidence = K / A
+
+    An unknown criterion adds to A but not to K: it neither helps nor hurts, it pulls the score toward the
+    middle and lowers confidence. PRIOR_WEIGHT does the same for an ICP that asks little: meeting all of a loose
+    ICP's three criteria gives 81 (91 with a top similarity), meeting seven gives 88 (94), never 100.
+    """
+    known = sum(CRITERIA_WEIGHTS.get(name, 10) for name in check.credits)
+    asked = known + sum(CRITERIA_WEIGHTS.get(name, 10) for name in check.unknown) + SIMILARITY_WEIGHT
+    fit_weight, fit_sum = 0.0, 0.0
+    if known:
+        log_mean = (
+            sum(
+                CRITERIA_WEIGHTS.get(name, 10) * math.log(max(credit, MISS_CREDIT))
+                for name, credit in check.credits.items()
+            )
+            / known
+        )
+        fit_weight, fit_sum = known, known * math.exp(log_mean)
+    if similarity is not None:
+        fit_weight += SIMILARITY_WEIGHT
+        fit_sum += SIMILARITY_WEIGHT * _similarity_points(similarity) / 100
+    if not fit_weight:
+        return math.floor(PRIOR_SCORE + 0.5), 0.0
+    fit = fit_sum / fit_weight
+    evidence = fit_weight / (asked + PRIOR_WEIGHT)
+    raw = PRIOR_SCORE + (100 * fit - PRIOR_SCORE) * evidence
+    return math.floor(raw + 0.5), round(fit_weight / asked, 2)
+
+
 def rules_judge(*, prospect: Prospect, icp: ICP, similarity: float | None) -> Judgement:
     """Deterministic: the same stored data, ICP and similarity give the same judgement, byte for byte."""
     criteria = icp.criteria or {}
     check = criteria_check(criteria, prospect)
-    weights = {name: CRITERIA_WEIGHTS.get(name, 10) for name in check.matched + check.missed}
-    total = sum(weights.values())
-    criteria_points = 100 * sum(weights[name] for name in check.matched) / total if total else None
-    if criteria_points is not None and similarity is not None:
-        raw = (1 - SIMILARITY_SHARE) * criteria_points + SIMILARITY_SHARE * _similarity_points(similarity)
-    elif criteria_points is not None:
-        raw = criteria_points
-    elif similarity is not None:
-        raw = _similarity_points(similarity)
-    else:
-        raw = 0.0
-    score = math.floor(raw + 0.5)
+    score, confidence = rules_score(check, similarity)
     if check.excluded_by:
         score, tier = 0, Tier.DISQUALIFIED
     else:
         tier = Tier.A if score >= TIER_A else Tier.B if score >= TIER_B else Tier.C
 
-    matched = [_criterion_detail(name, prospect, criteria) for name in check.matched]
-    missed = [_criterion_detail(name, prospect, criteria) for name in check.missed]
+    matched = [check.describe(name) for name in check.matched]
+    missed = [check.describe(name) + (" partly" if check.credits.get(name) else "") for name in check.missed]
+    unknown = list(check.unknown)
+    checked = len(matched) + len(missed)
     sentences: list[str] = []
     if check.excluded_by:
         sentences.append(f"Disqualified: the prospect matches the exclusion “{check.excluded_by}”.")
-    if total:
+    if checked:
         if matched:
-            sentences.append(f"Matched {len(matched)} of {len(weights)} criteria: {_join(matched)}.")
+            sentences.append(f"Matched {len(matched)} of {checked} criteria on record: {_join(matched)}.")
         else:
-            sentences.append(f"Matched none of the {len(weights)} criteria.")
+            sentences.append(f"Matched none of the {checked} criteria on record.")
         if missed:
             sentences.append(f"Missed: {_join(missed)}.")
-    else:
+    elif not unknown:
         sentences.append("The ICP sets no structured criteria, so the score rests on similarity alone.")
+    if unknown:
+        sentences.append(
+            f"Not on record, so neither met nor missed: {_join(unknown)} (confidence {confidence:.0%})."
+        )
     if similarity is not None:
         sentences.append(f"Profile similarity to the ICP is {similarity:.2f}.")
     else:
         sentences.append("No profile vector yet, so similarity was not used.")
-    if len(sentences) > 3:
-        # Keep it to three sentences: fold the similarity into the last one.
-        sentences = [*sentences[:2], f"{sentences[2][:-1]}; {sentences[3][0].lower()}{sentences[3][1:]}"]
     return Judgement(
         score=score,
         tier=tier,
@@ -297,6 +316,8 @@ def rules_judge(*, prospect: Prospect, icp: ICP, similarity: float | None) -> Ju
         hooks=rules_hooks(prospect, criteria),
         matched=matched,
         missed=missed,
+        unknown=unknown,
+        confidence=confidence,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,7 @@ from leadgen.ai.errors import AIError
 from leadgen.ai.llm import LLMConfig
 from prospects.models import (
     ICP,
+    Activity,
     PipelineSettings,
     Prospect,
     Qualification,
@@ -50,7 +52,7 @@ from prospects.scoring.model import (
     score_features,
     win_probability,
 )
-from prospects.services import prospect_change_stage
+from prospects.services import activity_record
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +180,8 @@ def prospect_qualify(*, prospect_id: int, icp_ids: list[int] | None = None) -> Q
             "hooks": hooks[:MAX_HOOKS],
             "matched_criteria": judgement.matched,
             "missed_criteria": judgement.missed,
+            "unknown_criteria": judgement.unknown,
+            "confidence": judgement.confidence,
             "dropped_hooks": min(dropped, 32767),
             "provider": judgement.provider,
             "model": judgement.model,
@@ -206,17 +210,93 @@ def prospect_qualify(*, prospect_id: int, icp_ids: list[int] | None = None) -> Q
             score_breakdown=breakdown,
             scored_at=timezone.now(),
         )
-        if prospect.stage in (Stage.NEW, Stage.ENRICHED):
-            target = Stage.DISQUALIFIED if best.tier == Tier.DISQUALIFIED else Stage.QUALIFIED
-            prospect_change_stage(
-                prospect=prospect, stage=target, actor=None, reason=f"score {new_score}, tier {best.tier}"
-            )
+        if stage_follows_score(prospect):
+            _stage_follow(prospect=prospect, best=best, score=new_score, threshold=threshold)
     crossed = (
         best.tier != Tier.DISQUALIFIED
         and new_score >= threshold
         and (old_score is None or old_score < threshold)
     )
     return QualifyOutcome(old_score, new_score, crossed, best.tier, prospect.stage, judged, cached)
+
+
+# --- stage -----------------------------------------------------------------------------------------------------
+
+# The stages the pipeline sets. Once a person (or an API client) puts a prospect anywhere, the pipeline leaves it
+# there: a rep who qualified a 60 by hand keeps it qualified, and a rescore never undoes a "Contacted".
+PIPELINE_STAGES = (Stage.NEW, Stage.ENRICHED, Stage.QUALIFIED, Stage.DISQUALIFIED)
+PIPELINE_MARK = "scoring"
+# How the first pipeline (before it marked its stage changes) worded them: "Stage New → Qualified (score 21, tier C)".
+_LEGACY_PIPELINE_SUMMARY = re.compile(r"\(score \d+, tier \w+\)$")
+
+
+def stage_follows_score(prospect: Prospect) -> bool:
+    """True when the prospect's stage is the pipeline's to set: new or enriched, or qualified/disqualified by the
+    pipeline itself (its last stage change carries the pipeline's mark)."""
+    if prospect.stage in (Stage.NEW, Stage.ENRICHED):
+        return True
+    if prospect.stage not in PIPELINE_STAGES:
+        return False
+    last = (
+        Activity.objects.filter(prospect_id=prospect.pk, kind="stage_changed")
+        .order_by("-created_at", "-id")
+        .values("actor_id", "summary", "data")
+        .first()
+    )
+    if last is None or (last["data"] or {}).get("to") != prospect.stage:
+        return False
+    if (last["data"] or {}).get("by") == PIPELINE_MARK:
+        return True
+    return last["actor_id"] is None and bool(_LEGACY_PIPELINE_SUMMARY.search(last["summary"] or ""))
+
+
+def stage_for_score(*, prospect: Prospect, tier: str, score: int, threshold: int) -> str:
+    """Disqualified when the judgement says so, qualified at or above the threshold, else enriched (or new when
+    enrichment never ran)."""
+    if tier == Tier.DISQUALIFIED:
+        return Stage.DISQUALIFIED
+    if score >= threshold:
+        return Stage.QUALIFIED
+    return Stage.ENRICHED if prospect.enriched_at or prospect.stage != Stage.NEW else Stage.NEW
+
+
+def _disqualified_reason(best: Qualification) -> str:
+    for flag in best.red_flags or []:
+        if "exclusion" in str(flag).lower():
+            return str(flag).rstrip(".")
+    return (best.reasoning or "the judgement disqualified it").split(". ")[0].rstrip(".")
+
+
+def _stage_follow(*, prospect: Prospect, best: Qualification, score: int, threshold: int) -> None:
+    """Move a pipeline-held stage to where the score puts it, with the reason on the timeline."""
+    target = stage_for_score(prospect=prospect, tier=best.tier, score=score, threshold=threshold)
+    old = prospect.stage
+    if target == old:
+        return
+    icp_name = best.icp.name
+    if target == Stage.DISQUALIFIED:
+        reason = f"{icp_name}: {_disqualified_reason(best)}"
+    elif target == Stage.QUALIFIED:
+        reason = f"score {score} for {icp_name}, at or above the threshold {threshold}"
+    else:
+        reason = f"score {score} for {icp_name}, below the threshold {threshold}"
+    prospect.stage = target
+    prospect.updated_at = timezone.now()
+    Prospect.objects.filter(pk=prospect.pk).update(stage=target, updated_at=prospect.updated_at)
+    activity_record(
+        prospect=prospect,
+        kind="stage_changed",
+        summary=f"Stage {Stage(old).label} → {Stage(target).label} ({reason})"[:500],
+        data={
+            "from": old,
+            "to": target,
+            "by": PIPELINE_MARK,
+            "score": score,
+            "threshold": threshold,
+            "tier": best.tier,
+            "icp_id": best.icp_id,
+        },
+    )
 
 
 def _qualification_save(

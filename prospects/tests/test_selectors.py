@@ -15,7 +15,7 @@ from conftest import Tenant
 from prospects import selectors
 from prospects.models import Prospect, Stage
 from prospects.selectors import InvalidCursor, ProspectFilters, prospect_search
-from prospects.tests.factories import CompanyFactory, ProspectFactory
+from prospects.tests.factories import CompanyFactory, ProspectFactory, QualificationFactory
 
 
 def _filters(query: str) -> ProspectFilters:
@@ -129,10 +129,13 @@ def test_filters(tenant: Tenant, people: list[Prospect], query: str, expected: l
 def test_owner_icp_source_company_and_created_range(tenant: Tenant, people: list[Prospect]) -> None:
     company = CompanyFactory(org=tenant.org)
     with tenant.scope():
-        Prospect.objects.filter(pk=people[0].pk).update(owner=tenant.member, icp_id=7, company=company)
+        Prospect.objects.filter(pk=people[0].pk).update(owner=tenant.member, company=company)
         Prospect.objects.filter(pk=people[1].pk).update(source="csv")
+        icp = QualificationFactory(org=tenant.org, prospect=people[0], score=64).icp
         assert _names(prospect_search(filters=_filters(f"owner={tenant.member.pk}")).rows) == ["Lovelace"]
-        assert _names(prospect_search(filters=_filters("icp=7")).rows) == ["Lovelace"]
+        # Filtered by an ICP: the prospects judged against it, each with that ICP's score.
+        rows = prospect_search(filters=_filters(f"icp={icp.pk}")).rows
+        assert _names(rows) == ["Lovelace"] and rows[0].headline_score == 64
         assert _names(prospect_search(filters=_filters("source=csv")).rows) == ["Hopper"]
         assert _names(prospect_search(filters=_filters(f"company={company.pk}")).rows) == ["Lovelace"]
         day = timezone.localdate(people[2].created_at)

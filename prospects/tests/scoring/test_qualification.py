@@ -146,7 +146,7 @@ def test_rules_judgement_is_deterministic_byte_for_byte(tenant: Tenant, icp: ICP
     assert before == after
     assert first.new_score == second.new_score
     assert len({json.dumps(j.__dict__, sort_keys=True) for j in judged}) == 1
-    assert row.provider == "rules" and row.prompt_version == "rules-v1"
+    assert row.provider == "rules" and row.prompt_version == "rules-v2"
     assert row.similarity is not None  # from prospects.scoring.embedding, the prospect was embedded on demand
 
 
@@ -176,15 +176,20 @@ def test_criteria_scoring_names_matched_and_missed(tenant: Tenant, icp: ICP) -> 
         strong_q = rules_judge(prospect=strong, icp=icp, similarity=None)
         weak_q = rules_judge(prospect=weak, icp=icp, similarity=None)
         half = rules_judge(prospect=strong, icp=icp, similarity=0.15)
-    assert strong_q.score == 100 and strong_q.tier == "A"
-    assert weak_q.score == 0 and weak_q.tier == "C"
-    assert "Matched 7 of 7 criteria" in strong_q.reasoning
+    # Meeting all seven criteria is an A, but without a profile vector not a sure 100.
+    assert strong_q.score == 88 and strong_q.tier == "A" and strong_q.confidence == 0.87
+    assert "Matched 7 of 7 criteria on record" in strong_q.reasoning
     assert "industry (Computer Software)" in strong_q.reasoning
+    # A head baker is a "head of" one rung short of the VP asked for: partly; the rest is missed.
+    assert weak_q.score < 40 and weak_q.tier == "C"
     assert "Missed:" in weak_q.reasoning and "industry (Food & Beverages)" in weak_q.reasoning
-    assert "funding stage (not on record)" in weak_q.reasoning
-    assert 2 <= weak_q.reasoning.count(". ") + 1 <= 3
-    # Similarity at the bottom of its band pulls a perfect criteria match down by its 30% share.
-    assert half.score == 70 and half.tier == "B"
+    assert "seniority (head of, from the title) partly" in weak_q.reasoning
+    # No technologies or funding stage on record: neither met nor missed, and the confidence says so.
+    assert weak_q.unknown == ["technologies", "funding stage"]
+    assert "Not on record, so neither met nor missed: technologies and funding stage" in weak_q.reasoning
+    assert weak_q.confidence is not None and weak_q.confidence < strong_q.confidence
+    # Similarity at the bottom of its band is evidence against: a perfect criteria match drops below 85.
+    assert half.score == 82 and half.tier == "A" and half.confidence == 1.0
 
 
 @pytest.mark.django_db
