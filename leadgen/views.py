@@ -25,6 +25,7 @@ from leadgen import metrics as leadgen_metrics
 from leadgen.clientip import client_ip
 from leadgen.tasks import HEARTBEAT_KEY
 from prospects.models import EnrichmentLog, Qualification
+from prospects.onboarding import onboarding_pending
 
 # Summing a month of enrichment logs and qualifications on every scrape (every 15-30 s) is wasted work.
 SPEND_CACHE_SECONDS = 60
@@ -60,7 +61,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @member_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard.html", {"nav": "dashboard"})
+    return render(request, "dashboard.html", {"nav": "dashboard", "onboarding": onboarding_pending()})
 
 
 def coming(request: HttpRequest, *, title: str, nav: str) -> HttpResponse:

@@ -36,6 +36,7 @@ from prospects.forms import (
 )
 from prospects.icps import selectors as icp_selectors
 from prospects.models import Company, OutcomeResult, Prospect, SavedView, Source, Stage
+from prospects.onboarding import onboarding_pending
 from prospects.scoring.intake import pipeline_enqueue_on_commit
 from prospects.scoring.qualification import prospect_qualifications
 from prospects.selectors import InvalidCursor, ProspectFilters
@@ -99,6 +100,10 @@ def _list_context(request: OrgRequest, filters: ProspectFilters, cursor: str | N
         ],
         "stages": Stage.choices,
         "bulk_actions": BULK_ACTIONS,
+        # A new organisation's empty list shows its first steps instead of an empty table.
+        "onboarding": onboarding_pending()
+        if not page.rows and not filters.is_filtered and not cursor
+        else None,
     }
 
 

@@ -331,6 +331,8 @@ CAMPAIGN_PREPARE_AHEAD_SECONDS = _env.integer("CAMPAIGN_PREPARE_AHEAD_SECONDS", 
 # Outreach (outreach/): sending. Guards are `guard(message) -> str | SendHold | None`, run right before every send;
 # the composition root lists them (campaigns adds its enrollment guard).
 OUTREACH_SEND_GUARDS: list[str] = ["campaigns.services.enrollment_send_guard"]
+# The onboarding checklist's "Connect a mailbox" step (prospects/onboarding.py) reads the org's mailboxes here.
+ONBOARDING_MAILBOXES = "outreach.selectors.mailboxes_list"
 # A message still `sending` this long after its claim was interrupted by a crash (more than the task time limit).
 OUTREACH_SENDING_TIMEOUT = _env.integer("OUTREACH_SENDING_TIMEOUT", 900)
 OUTREACH_DISPATCH_BATCH = _env.integer("OUTREACH_DISPATCH_BATCH", 2000)

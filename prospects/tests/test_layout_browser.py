@@ -142,3 +142,37 @@ def test_prospect_pages_fit_a_1366_screen(
     last_box = last.bounding_box()
     assert last_box is not None and last_box["x"] + last_box["width"] <= VIEWPORT["width"] + 1, last_box
     _shot(page, "board-scrolled")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_new_orgs_pages_fit_a_1366_screen(live_site: str, new_page: Callable[..., Page], tenant: Tenant) -> None:
+    page = new_page("new org", viewport=VIEWPORT)
+    log_in(page, live_site, tenant.member)
+    expect(page.locator("#onboarding")).to_contain_text("Define your ideal customer profile")
+    _shot(page, "dashboard")
+    _no_sideways_scroll(page)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Prospects").click()
+    expect(page.locator("#onboarding")).to_be_visible()
+    _shot(page, "list-empty")
+    _no_sideways_scroll(page)
+    page.locator("#add-prospect").click()
+    expect(page.get_by_role("heading", name="Add prospect")).to_be_visible()
+    _shot(page, "new")
+    _no_sideways_scroll(page)
+    page.get_by_label("First name").fill("Ada")
+    page.get_by_label("Last name").fill("Lovelace")
+    page.get_by_label("LinkedIn URL").fill("javascript:alert(1)")
+    page.get_by_role("button", name="Add prospect").click()
+    expect(page.locator("#id_linkedin_url-error")).to_contain_text("http:// or https://")
+    _shot(page, "new-error")
+    page.get_by_label("LinkedIn URL").fill("linkedin.com/in/ada-lovelace")
+    page.get_by_label("Seniority").select_option(label="C-level")
+    page.get_by_label("Company name").fill("Analytical Engines")
+    page.get_by_role("button", name="Add prospect").click()
+    expect(page.get_by_role("status")).to_contain_text("Added Ada Lovelace")
+    expect(page.get_by_role("link", name="linkedin.com/in/ada-lovelace")).to_have_attribute(
+        "href", "https://linkedin.com/in/ada-lovelace"
+    )
+    _shot(page, "added")
+    _no_sideways_scroll(page)
