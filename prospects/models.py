@@ -331,6 +331,8 @@ class Import(OrgOwned):
     total_rows = models.PositiveIntegerField(default=0)
     processed_rows = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
+    # Of created_count, people without an email: kept as people to enrich (the result page says so).
+    created_without_email = models.PositiveIntegerField(default=0)
     updated_count = models.PositiveIntegerField(default=0)
     unchanged_count = models.PositiveIntegerField(default=0)
     suppressed_count = models.PositiveIntegerField(default=0)
@@ -589,6 +591,10 @@ class PipelineSettings(OrgOwned):
     openai_api_key = EncryptedTextField(blank=True)
     monthly_budget_usd = models.DecimalField(max_digits=10, decimal_places=2, default=0)
     budget_alerted_month = models.CharField(max_length=7, blank=True)
+    # LLM spend per calendar month (the leadgen.AiSpend ledger); blank is unlimited. At it, the rules provider
+    # scores and the admins are told once a month (ai_budget_alerted_month).
+    monthly_ai_budget_usd = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    ai_budget_alerted_month = models.CharField(max_length=7, blank=True)
     freshness_days = models.PositiveSmallIntegerField(default=30)
     qualification_threshold = models.PositiveSmallIntegerField(default=70)
     slack_webhook_url = EncryptedTextField(blank=True)

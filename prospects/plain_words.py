@@ -49,10 +49,11 @@ def seniority_label(value: str | None) -> str:
 
 
 def scored_by(provider: str | None) -> str:
-    """'rules' → 'Scored by the built-in rules'; 'openai:gpt-4o-mini' → 'Scored by the AI model gpt-4o-mini'."""
+    """'rules' → 'Scored by the built-in rules'; 'openai:gpt-4o-mini' → 'Scored by the AI model gpt-4o-mini';
+    'rules (AI budget reached)' → 'Scored by the built-in rules (AI budget reached)'."""
     provider = (provider or "rules").strip()
-    if provider == "rules":
-        return "Scored by the built-in rules"
+    if provider == "rules" or provider.startswith("rules ("):
+        return f"Scored by the built-in rules{provider.removeprefix('rules')}"
     _, _, model = provider.partition(":")
     return f"Scored by the AI model {model}" if model else f"Scored by {provider}"
 

@@ -283,6 +283,9 @@ class ImportOut(Schema):
     processed_rows: int
     percent: int
     created_count: int
+    created_without_email: int = Field(
+        description="Of created_count, people without an email: kept as people to enrich, never dropped"
+    )
     updated_count: int
     unchanged_count: int
     suppressed_count: int

@@ -78,6 +78,7 @@ class Counts:
     suppressed: int = 0
     failed: int = 0
     processed: int = 0
+    created_without_email: int = 0  # of created
 
 
 _COPY_NULL = "\\N"
@@ -368,7 +369,8 @@ class _ChunkWriter:
         over_limits += self._drop_over_limits(cursor, matched="target")
         counts.updated += self._update_matched(cursor)
         self._name_new_people_after_their_company(cursor, with_email=False)
-        counts.created += self._insert_without_email(cursor)
+        counts.created_without_email = self._insert_without_email(cursor)
+        counts.created += counts.created_without_email
         chunk_errors = [*chunk.errors, *over_limits]
         counts.failed = len(chunk_errors)
         counts.unchanged += staged - counts.suppressed - counts.created - counts.updated - len(over_limits)
@@ -688,7 +690,15 @@ def import_execute(*, job: Import, chunk_rows: int = CHUNK_ROWS) -> Counts:
         try:
             for chunk in _prefetch(iter_chunks(job, cleaner, chunk_rows)):
                 counts = _write_chunk(job, writer, chunk)
-                for name in ("created", "updated", "unchanged", "suppressed", "failed", "processed"):
+                for name in (
+                    "created",
+                    "created_without_email",
+                    "updated",
+                    "unchanged",
+                    "suppressed",
+                    "failed",
+                    "processed",
+                ):
                     setattr(totals, name, getattr(totals, name) + getattr(counts, name))
         except (OperationalError, InterfaceError):
             raise  # the task retries these
@@ -713,6 +723,7 @@ def _write_chunk(job: Import, writer: _ChunkWriter, chunk: Chunk) -> Counts:
                 Import.objects.filter(pk=job.pk).update(
                     processed_rows=F("processed_rows") + counts.processed,
                     created_count=F("created_count") + counts.created,
+                    created_without_email=F("created_without_email") + counts.created_without_email,
                     updated_count=F("updated_count") + counts.updated,
                     unchanged_count=F("unchanged_count") + counts.unchanged,
                     suppressed_count=F("suppressed_count") + counts.suppressed,

@@ -109,6 +109,7 @@ def import_claim(*, import_id: int) -> Import | None:
         error="",
         processed_rows=0,
         created_count=0,
+        created_without_email=0,
         updated_count=0,
         unchanged_count=0,
         suppressed_count=0,

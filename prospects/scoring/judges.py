@@ -342,7 +342,7 @@ class QualificationJudgement(BaseModel):
 def pipeline_settings_row(org_id: int) -> PipelineSettings | None:
     return (
         PipelineSettings.objects.filter(org_id=org_id)
-        .only("org_id", "openai_api_key", "qualification_threshold")
+        .only("org_id", "openai_api_key", "qualification_threshold", "monthly_ai_budget_usd")
         .first()
     )
 

@@ -30,6 +30,7 @@ from prospects.models import (
     Stage,
     Tier,
 )
+from prospects.scoring.ai_budget import RULES_BUDGET_PROVIDER, ai_budget_spent
 from prospects.scoring.grounding import ground_hooks, grounding_sources
 from prospects.scoring.judges import (
     MAX_HOOKS,
@@ -156,6 +157,10 @@ def prospect_qualify(*, prospect_id: int, icp_ids: list[int] | None = None) -> Q
     threshold = qualification_threshold(prospect.org_id, org_settings)
     profile = prospect_profile(prospect)
     config = llm_config(prospect.org_id, org_settings) if icps else None
+    # At the monthly AI budget the rules judge instead; an AI judgement whose inputs have not changed is kept.
+    budget_held: LLMConfig | None = None
+    if config is not None and ai_budget_spent(org_id=prospect.org_id, pipeline_settings=org_settings):
+        config, budget_held = None, config
     similarities = _similarities(icps, prospect.pk)
     existing = {q.icp_id: q for q in Qualification.objects.filter(prospect=prospect, icp__in=icps)}
     sources = grounding_sources(profile)
@@ -164,12 +169,17 @@ def prospect_qualify(*, prospect_id: int, icp_ids: list[int] | None = None) -> Q
         similarity = similarities.get(icp.pk)
         expected = _expected_hash(profile=profile, icp=icp, similarity=similarity, config=config)
         current = existing.get(icp.pk)
-        if current is not None and current.input_hash == expected:
+        unchanged = {expected}
+        if budget_held is not None:
+            unchanged.add(_llm_hash(profile=profile, icp=icp, similarity=similarity, config=budget_held))
+        if current is not None and current.input_hash in unchanged:
             cached += 1
             continue
         judgement, hash_ = _judge(
             prospect=prospect, icp=icp, similarity=similarity, profile=profile, config=config
         )
+        if budget_held is not None:
+            judgement.provider = RULES_BUDGET_PROVIDER
         hooks, dropped = ground_hooks(judgement.hooks, sources)
         values = {
             "score": max(0, min(100, judgement.score)),

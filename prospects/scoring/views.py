@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.access import OrgRequest, admin_required, member_required
+from leadgen.ai.budget import ai_month_spend
 from prospects.scoring import model as scoring_model
 from prospects.scoring import qualification
 from prospects.scoring import selectors as scoring_selectors
@@ -73,6 +74,15 @@ class PipelineSettingsForm(forms.Form):
         label="Monthly enrichment budget (USD)",
         help_text="Paid providers stop when this month's spend reaches it. 0 turns paid providers off.",
     )
+    monthly_ai_budget_usd = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0"),
+        max_digits=10,
+        decimal_places=2,
+        label="Monthly AI budget (USD)",
+        help_text="At this month's AI spend the built-in rules score instead of the AI model, and admins are told. "
+        "Empty: no limit.",
+    )
     freshness_days = forms.IntegerField(
         min_value=1,
         max_value=365,
@@ -120,7 +130,11 @@ def pipeline_settings(request: OrgRequest) -> HttpResponse:
         return redirect("pipeline_settings")
     spent = enrichment_budget.month_spend()
     budget = current.monthly_budget_usd
+    ai_spent, ai_budget = ai_month_spend(org_id=request.org.pk), current.monthly_ai_budget_usd
     context = {
+        "ai_spent": ai_spent,
+        "ai_budget": ai_budget,
+        "ai_budget_reached": ai_budget is not None and ai_spent >= ai_budget,
         "form": form,
         "secrets": [
             (SECRET_LABELS[name], bool(getattr(current, name))) for name in enrichment_budget.PIPELINE_SECRETS

@@ -181,7 +181,7 @@ def budget_alert(*, pipeline_settings: PipelineSettings, spent: Decimal) -> bool
 
 
 PIPELINE_SECRETS = ("hunter_api_key", "apollo_api_key", "pdl_api_key", "slack_webhook_url")
-PIPELINE_VALUES = ("monthly_budget_usd", "freshness_days", "qualification_threshold")
+PIPELINE_VALUES = ("monthly_budget_usd", "monthly_ai_budget_usd", "freshness_days", "qualification_threshold")
 
 
 def pipeline_settings_update(
