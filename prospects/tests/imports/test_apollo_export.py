@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +18,8 @@ from prospects.tests.factories import ICPFactory
 from prospects.tests.imports.support import media_root, run, upload  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
+pytest_plugins = ["leadgen.tests.browser"]
+SCREENSHOTS = Path(os.environ.get("LEADGEN_SCREENSHOTS", "test-results"))
 
 # Apollo's people export header row, in Apollo's order.
 APOLLO_HEADER = [
@@ -204,3 +209,28 @@ def test_an_apollo_export_maps_every_company_column_onto_the_company(tenant: Ten
         assert "company size (not on record)" not in judgement.reasoning
         assert not any("Company data missing" in flag for flag in judgement.red_flags)
     assert "industry (Computer Software)" in judgements[people.index(maya)].reasoning
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_mapping_page_shows_apollo_company_columns_mapped(
+    live_site: str, new_page: Any, tenant: Tenant, settings: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    from prospects.tests.test_browser import log_in
+
+    settings.MEDIA_ROOT = tmp_path
+    page = new_page("member", viewport={"width": 1366, "height": 900})
+    log_in(page, live_site, tenant.member)
+    page.goto(f"{live_site}/prospects/imports/")
+    page.get_by_label("CSV file").set_input_files(
+        {"name": "apollo-contacts-export.csv", "mimeType": "text/csv", "buffer": apollo_export().encode()}
+    )
+    page.get_by_role("button", name="Upload and map columns").click()
+    expect(page.get_by_label("Industry", exact=True)).to_have_value("company_industry")
+    expect(page.get_by_label("# Employees", exact=True)).to_have_value("company_employee_count")
+    expect(page.get_by_label("First Phone", exact=True)).to_have_value("phone")
+    page.get_by_label("Industry", exact=True).scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "apollo-mapping.png"))
+    expect(page.get_by_text("Update them and their companies with the file's values")).to_be_visible()
