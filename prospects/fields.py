@@ -43,7 +43,7 @@ PROFILE_FIELDS: tuple[str, ...] = (
 )
 TEXT_FIELDS: tuple[str, ...] = (*PROFILE_FIELDS, "source_detail")
 FIELD_LIMITS: dict[str, int] = {
-    f.name: int(f.max_length) for f in Prospect._meta.concrete_fields if getattr(f, "max_length", None)
+    f.name: int(f.max_length or 0) for f in Prospect._meta.concrete_fields if getattr(f, "max_length", None)
 }
 FULL_NAME = "full_name"  # not a column: split into first and last name on the way in
 
@@ -73,7 +73,7 @@ COMPANY_FIELD_LIMITS: dict[str, int] = {
 }
 # Each item of a list field (a technology, a keyword), and how many a company keeps.
 COMPANY_ITEM_LIMITS: dict[str, int] = {
-    name: int(Company._meta.get_field(COMPANY_FIELDS[name]).base_field.max_length or 0)  # type: ignore[attr-defined]
+    name: int(Company._meta.get_field(COMPANY_FIELDS[name]).base_field.max_length or 0)  # type: ignore[union-attr]
     for name in COMPANY_LIST_FIELDS
 }
 COMPANY_ITEMS_MAX = 500

@@ -172,7 +172,7 @@ class CustomFieldsForm(forms.Form):
 
     def rows(self) -> list[tuple[str, str]]:
         if self.is_bound:
-            return list(zip(self.data.getlist("key"), self.data.getlist("value"), strict=False))
+            return list(zip(self.data.getlist("key"), self.data.getlist("value"), strict=False))  # type: ignore[attr-defined]
         stored = [(key, custom_value_text(value)) for key, value in self.prospect.custom_fields.items()]
         return [*stored, *[("", "")] * self.BLANK_ROWS]
 

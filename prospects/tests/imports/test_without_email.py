@@ -7,7 +7,6 @@ import pytest
 from django.urls import reverse
 
 from conftest import Tenant
-
 from prospects.tests.imports.support import media_root, run, upload  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
