@@ -421,7 +421,7 @@ def test_openai_path_strict_schema_fenced_data_grounding_and_cache(
     assert q.dropped_hooks == 1
     assert prospect.score_breakdown["provider"] == "openai:gpt-4o-mini"
     html = tenant.member_client.get(reverse("prospect_detail", args=[prospect.pk])).content.decode()
-    assert "provider: openai:gpt-4o-mini" in html and "qualify/v2" in html
+    assert "Scored by the AI model gpt-4o-mini" in html and "qualify/v2" in html
     assert "1 hook dropped: no evidence in the stored data." in html
 
 
@@ -599,7 +599,7 @@ def test_prospect_page_shows_provider_breakdown_reasoning_and_hooks(tenant: Tena
         Qualification.objects.update(dropped_hooks=2)
         q = Qualification.objects.get()
     html = tenant.member_client.get(reverse("prospect_detail", args=[prospect.pk])).content.decode()
-    assert "provider: rules" in html
+    assert "Scored by the built-in rules" in html
     assert (
         'id="score-breakdown"' in html and ">Fit<" in html and ">Intent<" in html and ">Engagement<" in html
     )
