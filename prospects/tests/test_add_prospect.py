@@ -9,9 +9,9 @@ import pytest
 from django.urls import reverse
 
 from conftest import Tenant
-from prospects.tests.imports.support import errors, media_root, run, upload  # noqa: F401
 from prospects.models import Company, Prospect, SuppressionKind
 from prospects.tests.factories import CompanyFactory, ProspectFactory, SuppressionFactory
+from prospects.tests.imports.support import errors, media_root, run, upload  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,9 @@ def test_adding_a_person_with_a_company_website_links_the_company(tenant: Tenant
     )
     with tenant.scope():
         ada = Prospect.objects.get()
-        assert response.status_code == 302 and response["Location"] == reverse("prospect_detail", args=[ada.pk])
+        assert response.status_code == 302 and response["Location"] == reverse(
+            "prospect_detail", args=[ada.pk]
+        )
         assert (ada.email_normalized, ada.source, ada.seniority) == ("ada@engines.io", "manual", "c_suite")
         assert ada.company is not None and ada.company.domain == "engines.io"
         assert ada.company.name == "Analytical Engines" and ada.owner_id == tenant.member.pk
@@ -83,17 +85,21 @@ def test_a_suppressed_person_is_not_added(tenant: Tenant) -> None:
 
 def test_a_form_needs_someone_to_identify(tenant: Tenant) -> None:
     response = _add(tenant, title="CTO")
-    assert response.status_code == 400 and "needs an email, a LinkedIn URL or a name" in response.content.decode()
+    assert (
+        response.status_code == 400
+        and "needs an email, a LinkedIn URL or a name" in response.content.decode()
+    )
 
 
 @pytest.mark.parametrize(
-    "url", ["javascript:alert(document.cookie)", " JaVa\tScRiPt:alert(1)", "data:text/html,<b>x</b>", "//evil.test"]
+    "url",
+    ["javascript:alert(document.cookie)", " JaVa\tScRiPt:alert(1)", "data:text/html,<b>x</b>", "//evil.test"],
 )
 def test_a_javascript_linkedin_url_is_refused_by_the_form(tenant: Tenant, url: str) -> None:
     response = _add(tenant, first_name="Mallory", linkedin_url=url)
     body = response.content.decode()
     assert response.status_code == 400
-    assert "must be a web address starting with http:// or https://" in body
+    assert "Must be a web address starting with http:// or https://" in body
     with tenant.scope():
         assert not Prospect.objects.exists()
 
@@ -131,7 +137,9 @@ def test_the_api_refuses_a_javascript_url(tenant: Tenant) -> None:
         assert not Prospect.objects.exists() and not Company.objects.exists()
 
 
-def test_an_import_row_with_a_javascript_url_is_refused_with_its_reason(tenant: Tenant, media_root: None) -> None:  # noqa: F811
+def test_an_import_row_with_a_javascript_url_is_refused_with_its_reason(
+    tenant: Tenant, media_root: None
+) -> None:  # noqa: F811
     job = upload(
         tenant,
         "email,linkedin\nada@engines.io,https://www.linkedin.com/in/ada\nm@evil.test,javascript:alert(1)\n",
