@@ -12,13 +12,14 @@ import contextlib
 import logging
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.core.cache import cache
 from django.db.models import Sum
 from django.utils import timezone
 
-from leadgen.models import AiSpend
-from leadgen.tenancy import current_org_id
+if TYPE_CHECKING:
+    from leadgen.models import AiSpend
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +51,15 @@ def ai_spend_record(
     org_id: int | None = None,
 ) -> AiSpend | None:
     """Charge one call to `org_id` (default: the organisation in scope); None when no organisation is in scope."""
+    from leadgen.tenancy import current_org_id  # tenancy defines models: imported when a call is charged
+
     org_id = org_id if org_id is not None else current_org_id()
     if org_id is None:
         logger.warning("LLM call (%s) outside an organisation's scope: not charged to a budget", purpose)
         return None
     cost = Decimal(str(round(cost_usd, 6)))
+    from leadgen.models import AiSpend  # the model needs the app registry; the offline embedder does not
+
     entry = AiSpend.objects.create(
         org_id=org_id,
         purpose=purpose[:64],
@@ -74,7 +79,7 @@ def ai_month_spend(*, org_id: int) -> Decimal:
     value = cache.get(key)
     if value is None:
         total = (
-            AiSpend.objects.unscoped()
+            _ledger()
             .filter(org_id=org_id, created_at__gte=month_start())
             .aggregate(total=Sum("cost_usd"))["total"]
         )
@@ -88,3 +93,9 @@ def ai_budget_reached(*, org_id: int, monthly_budget_usd: Decimal | None) -> boo
     if monthly_budget_usd is None:
         return False
     return ai_month_spend(org_id=org_id) >= monthly_budget_usd
+
+
+def _ledger():  # type: ignore[no-untyped-def]
+    from leadgen.models import AiSpend
+
+    return AiSpend.objects.unscoped()
