@@ -75,7 +75,9 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
         {
             # A body that may take several shapes names each in `loc` ("list[dict[str,any]]"): left out.
             "field": ".".join(
-                str(p) for p in e.get("loc", []) if p not in ("body", "payload", "query") and "[" not in str(p)
+                str(p)
+                for p in e.get("loc", [])
+                if p not in ("body", "payload", "query") and "[" not in str(p)
             ),
             "message": e.get("msg", "invalid"),
         }

@@ -138,8 +138,9 @@ def test_the_api_refuses_a_javascript_url(tenant: Tenant) -> None:
 
 
 def test_an_import_row_with_a_javascript_url_is_refused_with_its_reason(
-    tenant: Tenant, media_root: None
-) -> None:  # noqa: F811
+    tenant: Tenant,
+    media_root: None,  # noqa: F811 (the fixture imported above)
+) -> None:
     job = upload(
         tenant,
         "email,linkedin\nada@engines.io,https://www.linkedin.com/in/ada\nm@evil.test,javascript:alert(1)\n",

@@ -36,7 +36,9 @@ def _no_sideways_scroll(page: Page) -> None:
             .slice(0, 8).map(el => `${el.tagName}#${el.id}.${el.className} in #${el.parentElement.closest("[id]")?.id} ${Math.round(el.getBoundingClientRect().right)} hidden=${el.offsetParent === null}`)""",
         inner,
     )
-    assert width <= inner, f"the page scrolls sideways: {width}px wide in a {inner}px window; too wide: {wide}"
+    assert width <= inner, (
+        f"the page scrolls sideways: {width}px wide in a {inner}px window; too wide: {wide}"
+    )
 
 
 def _long_data(tenant: Tenant) -> int:
@@ -119,7 +121,10 @@ def test_prospect_pages_fit_a_1366_screen(
     assert (date.bounding_box() or {"height": 99})["height"] < 1.5 * line_height
     # Long names, emails and titles are shortened with an ellipsis, the whole value on hover.
     email = first_row.locator("td").nth(2)
-    assert email.get_attribute("title", timeout=1000) == email.inner_text().strip() or "…" not in email.inner_text()
+    assert (
+        email.get_attribute("title", timeout=1000) == email.inner_text().strip()
+        or "…" not in email.inner_text()
+    )
     expect(page.locator("#prospect-table thead")).to_contain_text("Tier")
 
     # The prospect page: the score panel is inside the window.
@@ -146,7 +151,9 @@ def test_prospect_pages_fit_a_1366_screen(
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_a_new_orgs_pages_fit_a_1366_screen(live_site: str, new_page: Callable[..., Page], tenant: Tenant) -> None:
+def test_a_new_orgs_pages_fit_a_1366_screen(
+    live_site: str, new_page: Callable[..., Page], tenant: Tenant
+) -> None:
     page = new_page("new org", viewport=VIEWPORT)
     log_in(page, live_site, tenant.member)
     expect(page.locator("#onboarding")).to_contain_text("Define your ideal customer profile")

@@ -29,7 +29,10 @@ def test_a_new_org_sees_the_checklist_instead_of_no_prospects_match(tenant: Tena
         assert "Define your ideal customer profile" in _step(body, "icp")
         assert f'href="{reverse("icp_new")}"' in _step(body, "icp")
         prospects = _step(body, "prospects")
-        assert f'href="{reverse("import_list")}"' in prospects and f'href="{reverse("lead_form_list")}"' in prospects
+        assert (
+            f'href="{reverse("import_list")}"' in prospects
+            and f'href="{reverse("lead_form_list")}"' in prospects
+        )
         assert f'href="{reverse("mailbox_list")}"' in _step(body, "mailbox")
         assert 'class="done"' not in body
 
@@ -46,8 +49,9 @@ def test_steps_are_ticked_as_they_are_done_and_the_checklist_goes(tenant: Tenant
 
 
 def test_a_list_with_prospects_or_filters_shows_no_checklist(tenant: Tenant) -> None:
-    assert "No prospects match these filters." in tenant.member_client.get(
-        reverse("prospect_list"), {"q": "nobody"}
-    ).content.decode()
+    assert (
+        "No prospects match these filters."
+        in tenant.member_client.get(reverse("prospect_list"), {"q": "nobody"}).content.decode()
+    )
     ProspectFactory(org=tenant.org)
     assert "Get started" not in _page(tenant, "prospect_list")

@@ -36,9 +36,7 @@ class Command(BaseCommand):
             moves: Counter[str] = Counter()
             with org_scope(org):
                 ids = list(
-                    Prospect.objects.filter(score__isnull=False)
-                    .order_by("pk")
-                    .values_list("pk", flat=True)
+                    Prospect.objects.filter(score__isnull=False).order_by("pk").values_list("pk", flat=True)
                 )
                 for pk in ids:
                     before = Prospect.objects.filter(pk=pk).values_list("stage", flat=True).first()
