@@ -114,10 +114,6 @@ class SavedViewForm(forms.Form):
     query = forms.CharField(required=False, max_length=2000)
 
 
-class CompanySearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=200)
-
-
 def seniority_field(current: str = "") -> forms.ChoiceField:
     """Seniority as a picker of plain labels ("C-level", stored as c_suite); a stored value outside the vocabulary
     stays selectable, so editing a prospect never loses it."""

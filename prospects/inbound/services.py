@@ -35,19 +35,11 @@ from prospects.fields import (
     with_split_name,
 )
 from prospects.inbound.meta_graph import GraphError, graph_lead_fetch
-from prospects.models import LeadForm, LeadSourceSettings, Source, WebhookDelivery
+from prospects.models import DeliveryStatus, LeadForm, LeadSourceSettings, Source, WebhookDelivery
 from prospects.scoring.intake import pipeline_enqueue_on_commit
 from prospects.services import prospect_upsert
 
 log = logging.getLogger(__name__)
-
-
-class DeliveryStatus:
-    RECEIVED = "received"
-    PROCESSED = "processed"
-    SUPPRESSED = "suppressed"
-    FAILED = "failed"
-    REJECTED = "rejected"  # authenticated but malformed: kept so an admin can see what the provider sent
 
 
 class MalformedDelivery(ValueError):
@@ -225,10 +217,6 @@ def _messages(exc: ValidationError) -> list[str]:
     if hasattr(exc, "error_dict"):
         return [f"{name}: {' '.join(errors)}" for name, errors in exc.message_dict.items()]
     return list(exc.messages)
-
-
-def validation_errors(exc: ValidationError) -> dict[str, list[str]]:
-    return exc.message_dict if hasattr(exc, "error_dict") else {"__all__": list(exc.messages)}
 
 
 # --- website forms ---------------------------------------------------------------------------------------

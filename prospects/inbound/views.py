@@ -34,7 +34,7 @@ from leadgen import ratelimit
 from leadgen.clientip import client_ip
 from leadgen.tenancy import org_scope
 from prospects.inbound import services as ingestion
-from prospects.models import LeadForm, LeadSourceSettings
+from prospects.models import DeliveryStatus, LeadForm, LeadSourceSettings
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def form_submit(request: HttpRequest, form_key: str) -> HttpResponse:
             form=form, pairs=pairs, headers=request.headers, body=request.body, ip=ip
         )
     delivery = result.delivery
-    if delivery is not None and delivery.status == ingestion.DeliveryStatus.FAILED and not result.replayed:
+    if delivery is not None and delivery.status == DeliveryStatus.FAILED and not result.replayed:
         return _cors(
             _error(400, "Some fields are not valid.", "invalid", errors=delivery.error), form, origin
         )
