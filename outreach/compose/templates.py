@@ -153,7 +153,8 @@ def template_render(
     missing: list[str] = []
     django_context = Context(dict(freeze(context)), autoescape=html)
     setattr(django_context, _MISSING_ATTR, missing)
-    text = compiled.render(django_context)
+    # Plain text unless it was rendered with autoescape: a page showing a text template's result escapes it then.
+    text = compiled.render(django_context) if html else str.__str__(compiled.render(django_context))
     for opener in ("{{", "{%"):
         if opener in text:
             raise TemplateRenderError(
