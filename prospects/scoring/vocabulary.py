@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from prospects.plain_words import SENIORITY_LABELS
+
 logger = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -112,18 +114,10 @@ SENIORITY_RANK: dict[str, int] = {
     "founder": 6,
     "owner": 6,
 }
+# The plain labels (prospects.plain_words), as they read mid-sentence: "VP" and "C-level" keep their capitals.
 SENIORITY_WORDS: dict[str, str] = {
-    "owner": "owner",
-    "founder": "founder",
-    "c_suite": "C-level",
-    "partner": "partner",
-    "vp": "VP",
-    "head": "head of",
-    "director": "director",
-    "manager": "manager",
-    "senior": "senior individual contributor",
-    "entry": "entry level",
-    "intern": "intern",
+    code: label if label[:2].isupper() else label[0].lower() + label[1:]
+    for code, label in SENIORITY_LABELS.items()
 }
 # A title with none of the words below (Account Executive, Software Engineer) is an individual contributor: above
 # entry level, below a senior one.
