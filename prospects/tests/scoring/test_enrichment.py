@@ -319,6 +319,15 @@ def test_retry_task_asks_again_after_429_and_fills_the_fields(tenant, fake, sett
 
     assert _wait_for(lambda: Prospect.objects.unscoped().get(pk=prospect.pk).title == "VP Operations")
     assert len(fake.calls(APOLLO_PEOPLE_MATCH)) == 2
+
+    def retry_logged() -> bool:
+        # The fields and the retry's log entry are written in separate steps: wait for the log to say how it ended.
+        with tenant.scope():
+            return not EnrichmentLog.objects.filter(
+                provider="apollo", operation="people_match", error="interrupted before the provider answered"
+            ).exists()
+
+    assert _wait_for(retry_logged)
     with tenant.scope():
         errors = list(
             EnrichmentLog.objects.filter(provider="apollo", operation="people_match")
