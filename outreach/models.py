@@ -87,6 +87,12 @@ class Mailbox(OrgOwned):
     dkim_domain = models.CharField(max_length=255, blank=True)
 
     status = models.CharField(max_length=10, choices=MailboxStatus.choices, default=MailboxStatus.ACTIVE)
+    # IMAP sync state (outreach.inbound): the folder's UIDVALIDITY and the highest UID seen under it; a changed
+    # UIDVALIDITY means the UIDs were renumbered and the folder is read again from the start.
+    imap_uidvalidity = models.BigIntegerField(null=True, blank=True)
+    imap_last_uid = models.BigIntegerField(default=0)
+    imap_synced_at = models.DateTimeField(null=True, blank=True)
+    imap_sync_error = models.TextField(blank=True)
     paused_reason = models.TextField(blank=True)
     # The earliest moment the next message may leave: moved forward by a conditional UPDATE at every send, which is
     # what holds the gap across worker processes.
@@ -216,6 +222,169 @@ class Unsubscribe(OrgOwned):
         return self.email
 
 
+# --- engagement (outreach.tracking, outreach.inbound) ----------------------------------------------------------------
+
+
+class EventKind(models.TextChoices):
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    OPENED = "opened", "Opened"
+    CLICKED = "clicked", "Clicked"
+    BOUNCED = "bounced", "Bounced"
+    REPLIED = "replied", "Replied"
+    AUTO_REPLIED = "auto_replied", "Auto-replied"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    COMPLAINED = "complained", "Marked as spam"
+
+
+class Event(OrgOwned):
+    """Something that happened to a sent message: a tracking hit, a delivery report, a reply, a bounce.
+
+    Bot and machine traffic is stored too, with `is_bot` and the rule that said so in `bot_reason`, so a message's
+    history shows it; human rates count `is_bot=False` only. `external_id` makes each hit or provider event land
+    once: the request path gives every hit an id before it is buffered, ESP webhooks give theirs.
+    """
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    prospect = models.ForeignKey(
+        "prospects.Prospect", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    campaign_id = models.BigIntegerField(null=True, blank=True)
+    kind = models.CharField(max_length=16, choices=EventKind.choices)
+    at = models.DateTimeField(default=now)
+    # Clicks: which link of the message (its index at send time) and where it went.
+    link_index = models.PositiveSmallIntegerField(null=True, blank=True)
+    url = models.TextField(blank=True)
+    # The client's network, truncated (IPv4 /24, IPv6 /48): never the full address.
+    ip_prefix = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    is_bot = models.BooleanField(default=False)
+    # Machine opens that stand for no human (Apple Mail Privacy Protection) are `is_bot` with kind "machine".
+    bot_kind = models.CharField(max_length=20, blank=True)  # "" | machine | scanner | prefetch | proxy
+    bot_reason = models.CharField(max_length=300, blank=True)
+    # pixel | redirect | smtp | imap | esp | app
+    source = models.CharField(max_length=10, blank=True)
+    external_id = models.CharField(max_length=200, blank=True)
+    # Evidence and details: headers that decided, the bounce status, the ESP's payload fields.
+    meta = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "external_id"], condition=~Q(external_id=""), name="event_unique_external_id"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["org", "message", "at"], name="event_org_message_at"),
+            models.Index(fields=["org", "prospect", "-at"], name="event_org_prospect_at"),
+            models.Index(fields=["org", "kind", "at"], name="event_org_kind_at"),
+            models.Index(fields=["org", "campaign_id", "kind", "at"], name="event_org_campaign_kind"),
+            models.Index(fields=["org", "-id"], name="event_org_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of message {self.message_id}"
+
+
+class ReplyKind(models.TextChoices):
+    REPLY = "reply", "Reply"
+    AUTO_REPLY = "auto_reply", "Auto-reply"
+    BOUNCE = "bounce", "Bounce"
+
+
+class ReplyIntent(models.TextChoices):
+    INTERESTED = "interested", "Interested"
+    NOT_NOW = "not_now", "Not now"
+    NOT_INTERESTED = "not_interested", "Not interested"
+    REFERRAL = "referral", "Wrong person / referral"
+    UNSUBSCRIBE = "unsubscribe", "Asked to unsubscribe"
+    OTHER = "other", "Other"
+
+
+class Reply(OrgOwned):
+    """Mail that came back for a message we sent, matched by its threading headers (or sender and subject):
+    a human reply, an auto-reply, or a bounce. Unmatched mail is never stored.
+
+    `body_text` is the original; `body_clean` has quoted history and signature stripped for display.
+    """
+
+    mailbox = models.ForeignKey(
+        Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
+    )
+    # The sent message this answers (the thread's latest of ours that it references).
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
+    )
+    prospect = models.ForeignKey(
+        "prospects.Prospect", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    campaign_id = models.BigIntegerField(null=True, blank=True)
+    kind = models.CharField(max_length=12, choices=ReplyKind.choices)
+    # How the message was matched: in-reply-to | references | subject.
+    matched_by = models.CharField(max_length=12, blank=True)
+    # Why it was classified so (the header or pattern that decided).
+    kind_reason = models.CharField(max_length=300, blank=True)
+
+    intent = models.CharField(max_length=16, choices=ReplyIntent.choices, blank=True)
+    intent_provider = models.CharField(max_length=40, blank=True)  # rules | openai:<model>
+    intent_reason = models.TextField(blank=True)
+    # "Not now, try me in March": the date given, when one is.
+    intent_date = models.DateField(null=True, blank=True)
+    # Wrong person: the colleague named {"name": .., "email": .., "title": ..}, and the prospect made of them.
+    referral = models.JSONField(default=dict, blank=True)
+
+    # Auto-reply: the return date read from the text; bounce: the RFC 3463 status and whether it is permanent.
+    return_date = models.DateField(null=True, blank=True)
+    bounce_status = models.CharField(max_length=12, blank=True)
+    bounce_hard = models.BooleanField(default=False)
+    bounced_email = models.CharField(max_length=254, blank=True)
+
+    from_email = models.CharField(max_length=254, blank=True)
+    from_name = models.CharField(max_length=200, blank=True)
+    to_email = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=500, blank=True)
+    # This mail's own Message-ID (RFC 5322, with angle brackets) and threading headers, as received.
+    rfc_message_id = models.CharField(max_length=255, blank=True)
+    in_reply_to = models.CharField(max_length=255, blank=True)
+    references = models.TextField(blank=True)
+    body_text = models.TextField(blank=True)
+    body_html = models.TextField(blank=True)
+    body_clean = models.TextField(blank=True)
+    # The headers that decided the classification (Auto-Submitted, Precedence, X-Autoreply, ...).
+    headers = models.JSONField(default=dict, blank=True)
+    # imap | esp
+    source = models.CharField(max_length=10, blank=True)
+    imap_uid = models.BigIntegerField(null=True, blank=True)
+    received_at = models.DateTimeField(default=now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    read_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            # The same mail synced twice (a re-read folder, an ESP retry) is stored once.
+            models.UniqueConstraint(
+                fields=["org", "rfc_message_id"],
+                condition=~Q(rfc_message_id=""),
+                name="reply_unique_message_id",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["org", "-received_at"], name="reply_org_received"),
+            models.Index(fields=["org", "kind", "-received_at"], name="reply_org_kind_received"),
+            models.Index(fields=["org", "prospect", "-received_at"], name="reply_org_prospect"),
+            models.Index(fields=["org", "message"], name="reply_org_message"),
+            models.Index(fields=["org", "campaign_id", "kind"], name="reply_org_campaign_kind"),
+            models.Index(fields=["org", "created_at"], name="reply_org_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} from {self.from_email}: {self.subject}"
+
+
 # --- composing (outreach.compose) -------------------------------------------------------------------------------
 
 
@@ -245,6 +414,8 @@ class OutreachSettings(OrgOwned):
     value_proposition = models.TextField(blank=True)
     banned_phrases = models.JSONField(default=default_banned_phrases, blank=True)
     default_locale = models.CharField(max_length=5, choices=DraftLocale.choices, default=DraftLocale.EN)
+    # Host of a custom tracking domain (CNAME to this app) for open pixels and click links; empty uses SITE_URL.
+    tracking_domain = models.CharField(max_length=255, blank=True)
     updated_at = models.DateTimeField(default=now)
 
     class Meta:
