@@ -145,6 +145,12 @@ class Prospect(OrgOwned):
     enriched_at = models.DateTimeField(null=True, blank=True)
     # Free-text answers from forms and ad leads, kept for intent scoring.
     answers = models.JSONField(default=dict, blank=True)
+    # Human email engagement (bots and machine opens excluded), kept up to date by outreach through
+    # prospects.engagement: what the engagement part of the score reads.
+    human_opens = models.PositiveIntegerField(default=0)
+    human_clicks = models.PositiveIntegerField(default=0)
+    replies = models.PositiveIntegerField(default=0)
+    last_engaged_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(default=now)
     search_text = models.GeneratedField(

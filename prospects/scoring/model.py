@@ -170,11 +170,6 @@ def intent_score(prospect: Prospect) -> dict[str, Any]:
     }
 
 
-def engagement_score(prospect: Prospect) -> dict[str, Any]:
-    """Human (non-bot) email events; outreach does not exist yet, so the slot is empty."""
-    return {"score": 0, "human_events": 0, "note": "no outreach yet"}
-
-
 def score_features(
     *, fit: float, similarity: float | None, judgement: float, intent: float, engagement: float, tier: str
 ) -> dict[str, float]:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from leadgen.ai.errors import AIError
 from leadgen.ai.llm import LLMConfig
+from prospects.engagement import engagement_score
 from prospects.models import (
     ICP,
     Activity,
@@ -48,7 +49,6 @@ from prospects.scoring.judges import (
 from prospects.scoring.model import (
     MODEL_BLEND,
     active_scoring_model,
-    engagement_score,
     intent_score,
     score_features,
     win_probability,
