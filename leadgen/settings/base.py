@@ -346,6 +346,8 @@ OUTREACH_UNSUBSCRIBE_MAILTO_DOMAIN = _env.string(
 # A mailbox is paused when this share of its sends bounce, over at least OUTREACH_BOUNCE_MIN_SENT sends.
 OUTREACH_BOUNCE_PAUSE_RATE = float(_env.string("OUTREACH_BOUNCE_PAUSE_RATE", "0.05"))
 OUTREACH_BOUNCE_MIN_SENT = _env.integer("OUTREACH_BOUNCE_MIN_SENT", 20)
+# This many soft (4.x.x) bounces of one address count as a hard bounce (outreach.inbound.services).
+OUTREACH_SOFT_BOUNCE_LIMIT = _env.integer("OUTREACH_SOFT_BOUNCE_LIMIT", 3)
 # Tenant-supplied SMTP/IMAP hosts go through the SSRF guard; loopback is allowed only where this is on (local runs).
 OUTREACH_ALLOW_LOOPBACK = _env.boolean("OUTREACH_ALLOW_LOOPBACK", False)
 # ESP API endpoints (django-anymail); empty keeps anymail's default. Tests point them at local fakes.
