@@ -121,6 +121,9 @@ class ProspectFilters:
     sort: str = "created_at"
     descending: bool = True
     errors: tuple[str, ...] = field(default=(), compare=False)
+    # The ICP whose score a page shows when no ICP filter is chosen (the primary ICP): sorting by score and the
+    # score and tier filters then use its score too, so the order matches the column. Set by pages, never parsed.
+    shown_icp_id: int | None = field(default=None, compare=False)
 
     @classmethod
     def from_querydict(cls, data: Mapping[str, Any]) -> ProspectFilters:
@@ -222,10 +225,18 @@ class ProspectFilters:
 
     def sort_expression(self, *, indexed: bool = True) -> Combinable:
         """The sort key; sorting by score under an ICP filter sorts by that ICP's score."""
-        if self.sort == "score" and self.icp_id is not None:
+        if self.sort == "score" and self._score_icp_id is not None:
             key = Coalesce(F("icp_q__score"), Value(-1))
             return key if indexed else key + Value(0)
         return (SORTS if indexed else UNINDEXED_SORTS)[self.sort]
+
+    @property
+    def _score_icp_id(self) -> int | None:
+        """The ICP whose judgement the score sort and the score/tier filters read: the chosen one, else the shown."""
+        return self.icp_id if self.icp_id is not None else self.shown_icp_id
+
+    def reads_score(self) -> bool:
+        return self.sort == "score" or self.score_min is not None or self.score_max is not None or bool(self.tier)
 
     @property
     def is_filtered(self) -> bool:
@@ -248,18 +259,25 @@ class ProspectFilters:
         if self.stages:
             qs = qs.filter(stage__in=self.stages)
         # Filtered by an ICP: the prospects judged against it, with its score (the one the list shows).
-        score = "score"
+        score, tier = "score", "tier"
         if self.icp_id is not None:
             qs = qs.alias(
                 icp_q=FilteredRelation("qualifications", condition=Q(qualifications__icp_id=self.icp_id))
             ).filter(icp_q__isnull=False)
-            score = "icp_q__score"
+            score, tier = "icp_q__score", "icp_q__tier"
+        elif self.shown_icp_id is not None and self.reads_score():
+            # No ICP chosen: the page shows the primary ICP's score, so it sorts and filters by it too; prospects
+            # not judged against it stay in the list (a LEFT JOIN), sorted last.
+            qs = qs.alias(
+                icp_q=FilteredRelation("qualifications", condition=Q(qualifications__icp_id=self.shown_icp_id))
+            )
+            score, tier = "icp_q__score", "icp_q__tier"
         if self.score_min is not None:
             qs = qs.filter(**{f"{score}__gte": self.score_min})
         if self.score_max is not None:
             qs = qs.filter(**{f"{score}__lte": self.score_max})
         if self.tier:
-            qs = qs.filter(**{"icp_q__tier" if self.icp_id is not None else "tier": self.tier})
+            qs = qs.filter(**{tier: self.tier})
         if self.source:
             qs = qs.filter(source=self.source)
         if self.unassigned:

@@ -102,4 +102,5 @@ urlpatterns: list = [
     path("icps/<int:icp_id>/", icp_views.icp_detail, name="icp_detail"),
     path("icps/<int:icp_id>/edit/", icp_views.icp_edit, name="icp_edit"),
     path("icps/<int:icp_id>/delete/", icp_views.icp_delete_view, name="icp_delete"),
+    path("icps/<int:icp_id>/primary/", icp_views.icp_primary, name="icp_primary"),
 ]

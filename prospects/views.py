@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from django.contrib import messages
@@ -39,6 +40,7 @@ from prospects.models import Company, OutcomeResult, Prospect, SavedView, Source
 from prospects.onboarding import onboarding_pending
 from prospects.scoring.intake import pipeline_enqueue_on_commit
 from prospects.scoring.qualification import prospect_qualifications
+from prospects.scoring.selectors import primary_icp
 from prospects.selectors import InvalidCursor, ProspectFilters
 from prospects.timezones import SOURCE_FALLBACK, prospect_timezone, timezone_label
 
@@ -79,7 +81,15 @@ def _is_htmx(request: OrgRequest) -> bool:
 # --- list --------------------------------------------------------------------------------------------------
 
 
+def _shown_score(filters: ProspectFilters) -> ProspectFilters:
+    """With no ICP chosen the list shows the primary ICP's score; sorting and filtering by score then use it too."""
+    if filters.icp_id is None and filters.reads_score() and (primary := primary_icp()) is not None:
+        return replace(filters, shown_icp_id=primary.pk)
+    return filters
+
+
 def _list_context(request: OrgRequest, filters: ProspectFilters, cursor: str | None) -> dict[str, Any]:
+    filters = _shown_score(filters)
     try:
         page = selectors.prospect_search(filters=filters, cursor=cursor)
     except InvalidCursor:
@@ -229,7 +239,7 @@ def _custom_cell(value: Any) -> Any:
 @member_required  # type: ignore[arg-type]  # a streamed response is not an HttpResponse subclass
 @require_GET
 def prospect_export(request: OrgRequest) -> StreamingHttpResponse:
-    filters = ProspectFilters.from_querydict(request.GET)
+    filters = _shown_score(ProspectFilters.from_querydict(request.GET))
     response = StreamingHttpResponse(
         _export_lines(filters, request.org.pk), content_type="text/csv; charset=utf-8"
     )

@@ -10,7 +10,7 @@ from ninja import Query, Router, Status
 from leadgen.tenancy import get_for_org
 from prospects.icps import selectors as icp_selectors
 from prospects.icps.schemas import ICPIn, ICPListOut, ICPOut, ICPPatch, MatchListOut, MatchParams
-from prospects.icps.services import icp_create, icp_delete, icp_update
+from prospects.icps.services import icp_create, icp_delete, icp_make_primary, icp_update
 from prospects.models import ICP
 from prospects.schemas import ListParams
 from prospects.scoring.embedding import icp_matches
@@ -45,6 +45,15 @@ def icp_patch(request: HttpRequest, icp_id: int, payload: ICPPatch) -> Any:
     # null means "leave as is" for every field.
     data = {k: v for k, v in payload.model_dump(exclude_unset=True).items() if v is not None}
     return icp_update(icp=icp, data=data)
+
+
+@router.post(
+    "/icps/{icp_id}/primary",
+    response=ICPOut,
+    summary="Make this ICP the primary one: the score pages show when no ICP is chosen (422 if inactive)",
+)
+def icp_primary_endpoint(request: HttpRequest, icp_id: int) -> Any:
+    return icp_make_primary(icp=get_for_org(ICP, pk=icp_id))
 
 
 @router.delete("/icps/{icp_id}", response={204: None})

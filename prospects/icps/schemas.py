@@ -68,6 +68,8 @@ class ICPOut(Schema):
     example_prospect_ids: list[int]
     example_company_ids: list[int]
     is_active: bool
+    # The ICP whose score pages show when none is chosen (POST /icps/{id}/primary sets it).
+    is_primary: bool
     embedded: bool
     created_at: dt.datetime
     updated_at: dt.datetime

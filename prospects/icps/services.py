@@ -91,5 +91,18 @@ def icp_update(*, icp: ICP, data: Mapping[str, Any]) -> ICP:
     return _save(icp)
 
 
+def icp_make_primary(*, icp: ICP) -> ICP:
+    """Make `icp` the organisation's primary ICP: the one whose score the list, board and prospect page show when
+    no other ICP is chosen. Only an active ICP can be primary; the previous one stops being it."""
+    if not icp.is_active:
+        raise ValidationError({"is_primary": "Only an active ICP can be the primary one. Activate it first."})
+    with transaction.atomic():
+        # One statement clears the old flag before the new one is set: the one-primary constraint holds throughout.
+        ICP.objects.filter(is_primary=True).exclude(pk=icp.pk).update(is_primary=False, updated_at=now())
+        icp.is_primary, icp.updated_at = True, now()
+        icp.save(update_fields=["is_primary", "updated_at"])
+    return icp
+
+
 def icp_delete(*, icp: ICP) -> None:
     icp.delete()

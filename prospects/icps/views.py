@@ -15,11 +15,12 @@ from leadgen.errors import error_text
 from leadgen.tenancy import get_for_org
 from prospects.icps import selectors as icp_selectors
 from prospects.icps.forms import ICPForm
-from prospects.icps.services import icp_build, icp_create, icp_delete, icp_update
+from prospects.icps.services import icp_build, icp_create, icp_delete, icp_make_primary, icp_update
 from prospects.models import ICP
 from prospects.plain_words import seniority_label
 from prospects.scoring.criteria import criteria_summary
 from prospects.scoring.embedding import icp_matches
+from prospects.scoring.selectors import primary_icp
 
 TEMPLATE_FORM = "prospects/icp_form.html"
 DETAIL_MATCHES = 25
@@ -67,7 +68,9 @@ def _form_page(request: OrgRequest, form: ICPForm, icp: ICP | None, status: int 
 def icp_list(request: OrgRequest) -> HttpResponse:
     icps = icp_selectors.icp_list()
     rows = [(icp, _criteria_lines(icp)) for icp in icps]
-    return render(request, "prospects/icp_list.html", {"nav": "icps", "rows": rows})
+    primary = primary_icp()
+    context = {"nav": "icps", "rows": rows, "primary_id": primary.pk if primary else None}
+    return render(request, "prospects/icp_list.html", context)
 
 
 @member_required
@@ -98,8 +101,25 @@ def icp_detail(request: OrgRequest, icp_id: int) -> HttpResponse:
         "criteria": _criteria_lines(icp),
         "matches": matches,
         "picker": _picker(None, icp),
+        "is_primary": (primary := primary_icp()) is not None and primary.pk == icp.pk,
     }
     return render(request, "prospects/icp_detail.html", context)
+
+
+@member_required
+@require_POST
+def icp_primary(request: OrgRequest, icp_id: int) -> HttpResponse:
+    """Make this ICP the one whose score the prospect list, board and prospect pages show by default."""
+    icp = get_for_org(ICP, pk=icp_id)
+    try:
+        icp_make_primary(icp=icp)
+    except ValidationError as exc:
+        messages.error(request, error_text(exc))
+    else:
+        messages.success(
+            request, f"“{icp.name}” is now the primary ICP: scores shown without a chosen ICP are its."
+        )
+    return redirect("icp_detail", icp_id=icp.pk)
 
 
 @member_required

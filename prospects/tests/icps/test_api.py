@@ -145,3 +145,18 @@ def test_list_query_count(tenant: Tenant, django_assert_max_num_queries: Any) ->
     assert len(body["items"]) == 20 and body["next_cursor"]
     second = tenant.api().get(f"/api/v1/icps?limit=20&cursor={body['next_cursor']}").json()
     assert len(second["items"]) == 10 and second["next_cursor"] is None
+
+
+@pytest.mark.django_db
+def test_primary_is_set_through_the_api_and_only_for_active_icps(tenant: Tenant) -> None:
+    first = ICPFactory(org=tenant.org, name="First")
+    second = ICPFactory(org=tenant.org, name="Second")
+    dormant = ICPFactory(org=tenant.org, name="Dormant", is_active=False)
+    api = tenant.api()
+    response = api.post(f"/api/v1/icps/{second.pk}/primary")
+    assert response.status_code == 200 and response.json()["is_primary"] is True
+    assert api.get(f"/api/v1/icps/{first.pk}").json()["is_primary"] is False
+    refused = api.post(f"/api/v1/icps/{dormant.pk}/primary")
+    assert refused.status_code == 422
+    assert "Only an active ICP" in refused.content.decode()
+    assert api.get(f"/api/v1/icps/{second.pk}").json()["is_primary"] is True

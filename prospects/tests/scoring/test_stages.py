@@ -173,3 +173,55 @@ def test_the_primary_flag_decides_and_the_prospect_page_names_it(tenant: Tenant,
     assert '<strong>41</strong> · <span class="headline-icp">Revenue leaders</span>' in listing
     assert '<strong>41</strong>/100 · tier C · <span class="headline-icp">Revenue leaders</span>' in page
     assert "Platform teams: 82 · A · confidence 80%" in page
+
+
+def _names_in_order(html: str, names: list[str]) -> list[str]:
+    return sorted(names, key=lambda name: html.index(f">{name} "))
+
+
+@pytest.mark.django_db
+def test_choosing_the_primary_icp_changes_the_scores_shown_and_their_order(tenant: Tenant, icp: ICP) -> None:
+    other = ICPFactory(org=tenant.org, name="Revenue leaders")
+    # Ann is the better fit for "Platform teams" (the first active ICP, so primary by default), Bob for the other;
+    # Bob's own prospect score is the highest of all, which is what the score sort used to follow.
+    for first, platform, revenue, own in (("Ann", 88, 20, 60), ("Bob", 30, 95, 99)):
+        prospect = _prospect(
+            tenant,
+            email=f"{first.lower()}@cloudstack.test",
+            email_normalized=f"{first.lower()}@cloudstack.test",
+            first_name=first,
+            last_name="Tester",
+            score=own,
+        )
+        QualificationFactory(org=tenant.org, prospect=prospect, icp=icp, score=platform, tier="A")
+        QualificationFactory(org=tenant.org, prospect=prospect, icp=other, score=revenue, tier="A")
+    by_score = reverse("prospect_list") + "?sort=-score"
+    html, _ = _get(tenant, by_score)
+    assert _names_in_order(html, ["Ann", "Bob"]) == ["Ann", "Bob"]
+    assert "Revenue leaders" not in html.split("<tbody", 1)[1].split("</tbody>")[0]
+    # The filter reads the shown score too: 50+ against the primary is Ann only.
+    html, _ = _get(tenant, reverse("prospect_list") + "?score_min=50")
+    assert ">Ann " in html and ">Bob " not in html
+
+    response = tenant.member_client.post(reverse("icp_primary", args=[other.pk]), follow=True)
+    assert "is now the primary ICP" in response.content.decode()
+    with tenant.scope():
+        assert list(ICP.objects.filter(is_primary=True)) == [other]
+    html, _ = _get(tenant, by_score)
+    assert _names_in_order(html, ["Ann", "Bob"]) == ["Bob", "Ann"]
+    assert '<strong>95</strong> · <span class="headline-icp">Revenue leaders</span>' in html
+    listing, _ = _get(tenant, reverse("icp_list"))
+    assert listing.count('<span class="tag">Primary</span>') == 1
+    # Switching back clears the other flag (one primary per organisation).
+    tenant.member_client.post(reverse("icp_primary", args=[icp.pk]))
+    with tenant.scope():
+        assert list(ICP.objects.filter(is_primary=True).values_list("name", flat=True)) == ["Platform teams"]
+
+
+@pytest.mark.django_db
+def test_an_inactive_icp_cannot_be_made_primary(tenant: Tenant, icp: ICP) -> None:
+    dormant = ICPFactory(org=tenant.org, name="Dormant", is_active=False)
+    response = tenant.member_client.post(reverse("icp_primary", args=[dormant.pk]), follow=True)
+    assert "Only an active ICP can be the primary one" in response.content.decode()
+    with tenant.scope():
+        assert not ICP.objects.filter(is_primary=True).exists()
