@@ -213,7 +213,18 @@ CELERY_TASK_ROUTES = {
     "prospects.scoring.tasks.prospect_enrich_retry_task": {"queue": "enrich"},
     "outreach.tasks.messages_send_task": {"queue": "send"},
     "outreach.tasks.messages_dispatch_task": {"queue": "send"},
+    # IMAP sync (outreach.inbound) is network I/O to the tenants' servers, beside the other engagement work.
+    "outreach.inbound.tasks.mailbox_sync_task": {"queue": "events"},
+    "outreach.inbound.tasks.mailboxes_sync_due": {"queue": "events"},
+    "outreach.inbound.tasks.reply_slack_task": {"queue": "events"},
+    "outreach.tracking.tasks.events_flush_task": {"queue": "events"},
     "campaigns.tasks.scheduler_tick": {"queue": "default"},
+    # CRM sync (prospects.crm): external HTTP to HubSpot and Salesforce.
+    "prospects.crm.tasks.crm_push_task": {"queue": "enrich"},
+    "prospects.crm.tasks.crm_pull_task": {"queue": "enrich"},
+    "prospects.crm.tasks.crm_hubspot_deals_task": {"queue": "enrich"},
+    "analytics.tasks.rollups_advance_task": {"queue": "events"},
+    "analytics.tasks.rollups_rebuild_task": {"queue": "events"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
@@ -232,10 +243,25 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Campaigns (campaigns.scheduler): advance on sent messages, stop rules, entry rules, then due steps.
     "campaigns-scheduler": {"task": "campaigns.tasks.scheduler_tick", "schedule": 30.0},
+    # Replies, auto-replies and bounces (outreach.inbound.imap): every mailbox with IMAP settings, polled.
+    "imap-sync": {
+        "task": "outreach.inbound.tasks.mailboxes_sync_due",
+        "schedule": float(_env.integer("OUTREACH_IMAP_POLL_INTERVAL", 60)),
+    },
+    # CRM sync (prospects.crm): poll each connected CRM for closed deals and disqualified leads; re-queue stuck pushes.
+    "crm-pull": {"task": "prospects.crm.tasks.crm_pull_due", "schedule": float(_env.integer("CRM_POLL_INTERVAL", 900))},
+    # Engagement rollups (analytics.rollups): new events into their days, and today/yesterday recounted hourly.
+    "analytics-rollups-advance": {"task": "analytics.tasks.rollups_advance_task", "schedule": 5.0},
+    "analytics-rollups-rebuild": {"task": "analytics.tasks.rollups_rebuild_task", "schedule": 3600.0},
     # Queued messages that are due go out (outreach.sending.engine); crashed sends are swept first.
     "outreach-dispatch": {
         "task": "outreach.tasks.messages_dispatch_task",
         "schedule": float(_env.integer("OUTREACH_DISPATCH_INTERVAL", 5)),
+    },
+    # Tracking hits buffered in Redis become Events (outreach.tracking.writer); also asked for when the buffer grows.
+    "tracking-events-flush": {
+        "task": "outreach.tracking.tasks.events_flush_task",
+        "schedule": float(_env.integer("TRACKING_FLUSH_INTERVAL", 3)),
     },
 }
 # /healthz reports the worker down when its last heartbeat is older than this.
@@ -290,6 +316,13 @@ AI_MODEL_PRICES: dict[str, tuple[float, float]] = {}
 HUNTER_API_URL = _env.string("HUNTER_API_URL", "https://api.hunter.io").rstrip("/")
 APOLLO_API_URL = _env.string("APOLLO_API_URL", "https://api.apollo.io").rstrip("/")
 PDL_API_URL = _env.string("PDL_API_URL", "https://api.peopledatalabs.com").rstrip("/")
+# CRM sync (prospects.crm): each organisation connects its own CRM in Settings → Integrations; these base URLs
+# only change for tests (local fakes) or a proxy. A Salesforce org may also name its own login host (My Domain).
+HUBSPOT_API_URL = _env.string("HUBSPOT_API_URL", "https://api.hubapi.com").rstrip("/")
+SALESFORCE_LOGIN_URL = _env.string("SALESFORCE_LOGIN_URL", "https://login.salesforce.com").rstrip("/")
+SALESFORCE_API_VERSION = _env.string("SALESFORCE_API_VERSION", "62.0")
+# First retry of a failed push after this many seconds, doubling each time (a CRM's Retry-After wins when longer).
+CRM_PUSH_RETRY_BACKOFF = _env.integer("CRM_PUSH_RETRY_BACKOFF", 30)
 # Requests per minute per provider API key, kept under each provider's published limit.
 ENRICHMENT_RATE_LIMITS = {
     "hunter": _env.integer("HUNTER_RATE_LIMIT_PER_MINUTE", 300),
@@ -331,6 +364,8 @@ CAMPAIGN_PREPARE_AHEAD_SECONDS = _env.integer("CAMPAIGN_PREPARE_AHEAD_SECONDS", 
 # Outreach (outreach/): sending. Guards are `guard(message) -> str | SendHold | None`, run right before every send;
 # the composition root lists them (campaigns adds its enrollment guard).
 OUTREACH_SEND_GUARDS: list[str] = ["campaigns.services.enrollment_send_guard"]
+# Campaign names for the inbox filter: outreach never imports campaigns, so the composition root names the function.
+OUTREACH_CAMPAIGN_NAMES = "campaigns.selectors.campaign_names"
 # The onboarding checklist's "Connect a mailbox" step (prospects/onboarding.py) reads the org's mailboxes here.
 ONBOARDING_MAILBOXES = "outreach.selectors.mailboxes_list"
 # A message still `sending` this long after its claim was interrupted by a crash (more than the task time limit).
@@ -343,11 +378,22 @@ OUTREACH_DISPATCH_TTL = _env.integer("OUTREACH_DISPATCH_TTL", 120)
 OUTREACH_UNSUBSCRIBE_MAILTO_DOMAIN = _env.string(
     "OUTREACH_UNSUBSCRIBE_MAILTO_DOMAIN", (SITE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0])
 )
+# Tracking (outreach/tracking/): the request path asks for a flush each time the hit buffer reaches a multiple of
+# TRACKING_FLUSH_AT; the writer stores TRACKING_BATCH_SIZE hits per transaction. TRACKING_APPLE_RANGES_FILE
+# replaces the shipped Apple egress list (outreach/tracking/data/apple_egress.csv) with a file of yours.
+TRACKING_FLUSH_AT = _env.integer("TRACKING_FLUSH_AT", 500)
+TRACKING_BATCH_SIZE = _env.integer("TRACKING_BATCH_SIZE", 1000)
+TRACKING_APPLE_RANGES_FILE = _env.string("TRACKING_APPLE_RANGES_FILE", "")
+TRACKING_APPLE_RANGES_URL = _env.string(
+    "TRACKING_APPLE_RANGES_URL", "https://mask-api.icloud.com/egress-ip-ranges.csv"
+)
 # A mailbox is paused when this share of its sends bounce, over at least OUTREACH_BOUNCE_MIN_SENT sends.
 OUTREACH_BOUNCE_PAUSE_RATE = float(_env.string("OUTREACH_BOUNCE_PAUSE_RATE", "0.05"))
 OUTREACH_BOUNCE_MIN_SENT = _env.integer("OUTREACH_BOUNCE_MIN_SENT", 20)
 # This many soft (4.x.x) bounces of one address count as a hard bounce (outreach.inbound.services).
 OUTREACH_SOFT_BOUNCE_LIMIT = _env.integer("OUTREACH_SOFT_BOUNCE_LIMIT", 3)
+# First retry of an IMAP sync after a network error, doubled each time (capped at an hour).
+OUTREACH_IMAP_RETRY_BACKOFF = _env.integer("OUTREACH_IMAP_RETRY_BACKOFF", 60)
 # Tenant-supplied SMTP/IMAP hosts go through the SSRF guard; loopback is allowed only where this is on (local runs).
 OUTREACH_ALLOW_LOOPBACK = _env.boolean("OUTREACH_ALLOW_LOOPBACK", False)
 # ESP API endpoints (django-anymail); empty keeps anymail's default. Tests point them at local fakes.

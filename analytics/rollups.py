@@ -1,0 +1,353 @@
+"""Keeping the daily rollups (analytics.models) equal to a direct count from events.
+
+Two writers, serialised by one advisory lock:
+- `rollups_advance` (beat, every few seconds, `events` queue) reads events and replies whose ids lie past the
+  cursor, in id order, and adds them to their days. It stops short of ids younger than SETTLE_SECONDS: ids are
+  handed out before commit, so a younger, lower id could still become visible after a higher one was read.
+- `rollup_day_rebuild` (beat, hourly, for today and yesterday) deletes one organisation's day and counts it again
+  from events up to the cursor, which corrects anything the incremental pass could not know (an intent relabelled
+  after its reply was read, a prospect's segment changed, an event whose transaction outlived the settle time).
+
+What a counter counts is defined once, in SQL (BUCKET): a message's first event of a bucket, first by id. Both
+writers run the same statement, differing only in which events they look at, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from outreach.models import Event, Reply
+from prospects.models import Prospect
+from prospects.timezones import prospect_country, prospect_timezone
+
+from .models import COUNTERS, CampaignDaily, ProspectSegment, RollupCursor, SegmentDaily, SendTimeDaily
+
+CURSOR = "engagement"
+LOCK_KEY = 812_012  # pg_advisory_xact_lock key shared by both writers
+CHUNK = 20_000
+SETTLE_SECONDS = 10
+SIZE_BANDS = (
+    (10, "1-10"),
+    (50, "11-50"),
+    (200, "51-200"),
+    (500, "201-500"),
+    (1000, "501-1000"),
+    (5000, "1001-5000"),
+)
+
+# Which counter an event adds to; NULL for traffic no counter takes (bot opens other than machine opens, bot events
+# of other kinds). `{e}` is the event's alias.
+BUCKET = """CASE
+  WHEN {e}.kind = 'opened' AND NOT {e}.is_bot THEN 'opened'
+  WHEN {e}.kind = 'opened' AND {e}.bot_kind = 'machine' THEN 'machine_opened'
+  WHEN {e}.kind = 'clicked' AND NOT {e}.is_bot THEN 'clicked'
+  WHEN {e}.kind = 'clicked' THEN 'bot_clicked'
+  WHEN {e}.is_bot OR {e}.kind = 'opened' THEN NULL
+  ELSE {e}.kind END"""
+
+_FIRST_EVENTS = f"""
+ev AS (
+  SELECT e.id, e.org_id, e.at, e.message_id, e.prospect_id, e.campaign_id, {BUCKET.format(e="e")} AS bucket,
+         (e.kind = 'bounced' AND COALESCE(e.meta->>'hard', '') IN ('true', '1')) AS hard
+  FROM outreach_event e WHERE __EVENT_WHERE__
+),
+firsts AS (
+  SELECT ev.id, ev.org_id, ev.at, ev.message_id, ev.prospect_id, ev.campaign_id, ev.bucket, ev.hard
+  FROM ev WHERE ev.bucket IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM outreach_event p
+    WHERE p.org_id = ev.org_id AND p.message_id = ev.message_id AND p.id < ev.id
+      AND p.kind = (CASE WHEN ev.bucket IN ('opened', 'machine_opened') THEN 'opened'
+                         WHEN ev.bucket IN ('clicked', 'bot_clicked') THEN 'clicked' ELSE ev.bucket END)
+      AND {BUCKET.format(e="p")} = ev.bucket
+  )
+  UNION ALL
+  SELECT r.id, r.org_id, r.received_at, r.message_id, r.prospect_id, r.campaign_id, 'positive', false
+  FROM outreach_reply r
+  WHERE __REPLY_WHERE__ AND r.kind = 'reply' AND r.intent = 'interested' AND r.message_id IS NOT NULL
+    AND NOT EXISTS (
+      SELECT 1 FROM outreach_reply p
+      WHERE p.org_id = r.org_id AND p.message_id = r.message_id AND p.kind = 'reply'
+        AND p.intent = 'interested' AND p.id < r.id
+  )
+),
+rows AS (
+  SELECT f.org_id, f.bucket, f.hard, f.at, COALESCE(f.prospect_id, m.prospect_id) AS prospect_id,
+    (f.at AT TIME ZONE 'UTC')::date AS day,
+    COALESCE(f.campaign_id, m.campaign_id, 0) AS campaign_id,
+    CASE WHEN m.meta->>'step' ~ '^[0-9]{{1,4}}$' THEN (m.meta->>'step')::int ELSE 0 END AS step,
+    LEFT(COALESCE(m.meta->>'variant', ''), 40) AS variant,
+    m.mailbox_id,
+    COALESCE(s.icp_id, 0) AS icp_id, COALESCE(s.tier, '') AS tier, COALESCE(s.seniority, '') AS seniority,
+    COALESCE(s.department, '') AS department, COALESCE(s.industry, '') AS industry,
+    COALESCE(s.size_band, '') AS size_band, COALESCE(s.country, '') AS country,
+    COALESCE(m.sent_at, f.at) AT TIME ZONE COALESCE(NULLIF(en.timezone, ''), s.timezone, 'UTC') AS local_sent
+  FROM firsts f
+  JOIN outreach_message m ON m.id = f.message_id
+  LEFT JOIN analytics_prospectsegment s
+    ON s.org_id = f.org_id AND s.prospect_id = COALESCE(f.prospect_id, m.prospect_id)
+  LEFT JOIN campaigns_enrollment en
+    ON m.meta->>'enrollment_id' ~ '^[0-9]{{1,18}}$' AND en.id = (m.meta->>'enrollment_id')::bigint
+)"""  # noqa: S608 (constants only; values are bound parameters)
+
+
+def _sums() -> str:
+    parts = [f"COUNT(*) FILTER (WHERE bucket = '{name}')" for name in COUNTERS if name != "hard_bounced"]
+    parts.insert(COUNTERS.index("hard_bounced"), "COUNT(*) FILTER (WHERE bucket = 'bounced' AND hard)")
+    return ", ".join(parts)
+
+
+def _upsert(table: str, keys: Iterable[str], key_exprs: Iterable[str], constraint: str) -> str:
+    keys, key_exprs = list(keys), list(key_exprs)
+    columns = ", ".join(["org_id", *keys, *COUNTERS])
+    updates = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in COUNTERS)
+    group = ", ".join(["org_id", *key_exprs])
+    return (
+        f"INSERT INTO {table} ({columns}) SELECT org_id, {', '.join(key_exprs)}, {_sums()} FROM rows "  # noqa: S608
+        f"GROUP BY {group} ON CONFLICT ON CONSTRAINT {constraint} DO UPDATE SET {updates} RETURNING 1"
+    )
+
+
+def _statement(event_where: str, reply_where: str) -> str:
+    campaign = _upsert(
+        CampaignDaily._meta.db_table,
+        ["day", "campaign_id", "step", "variant", "mailbox_id", "icp_id"],
+        ["day", "campaign_id", "step", "variant", "mailbox_id", "icp_id"],
+        "campaigndaily_key",
+    )
+    segment_keys = [
+        "day",
+        "campaign_id",
+        "icp_id",
+        "tier",
+        "seniority",
+        "department",
+        "industry",
+        "size_band",
+    ]
+    segment = _upsert(
+        SegmentDaily._meta.db_table,
+        [*segment_keys, "country"],
+        [*segment_keys, "country"],
+        "segmentdaily_key",
+    )
+    send_time = _upsert(
+        SendTimeDaily._meta.db_table,
+        ["day", "campaign_id", "icp_id", "industry", "weekday", "hour"],
+        [
+            "day",
+            "campaign_id",
+            "icp_id",
+            "industry",
+            "(EXTRACT(ISODOW FROM local_sent)::int - 1)",
+            "EXTRACT(HOUR FROM local_sent)::int",
+        ],
+        "sendtimedaily_key",
+    )
+    funnel = f"""UPDATE {ProspectSegment._meta.db_table} s SET
+        first_contacted_at = LEAST(s.first_contacted_at, x.contacted),
+        first_opened_at = LEAST(s.first_opened_at, x.opened),
+        first_replied_at = LEAST(s.first_replied_at, x.replied),
+        first_positive_at = LEAST(s.first_positive_at, x.positive)
+      FROM (SELECT org_id, prospect_id,
+              MIN(at) FILTER (WHERE bucket = 'sent') AS contacted,
+              MIN(at) FILTER (WHERE bucket = 'opened') AS opened,
+              MIN(at) FILTER (WHERE bucket = 'replied') AS replied,
+              MIN(at) FILTER (WHERE bucket = 'positive') AS positive
+            FROM rows WHERE prospect_id IS NOT NULL GROUP BY org_id, prospect_id) x
+      WHERE s.org_id = x.org_id AND s.prospect_id = x.prospect_id RETURNING 1"""  # noqa: S608
+    head = "WITH " + _FIRST_EVENTS.replace("__EVENT_WHERE__", event_where).replace(
+        "__REPLY_WHERE__", reply_where
+    )
+    return (
+        f"{head}, a AS ({campaign}), b AS ({segment}), c AS ({send_time}), d AS ({funnel}) "  # noqa: S608
+        "SELECT (SELECT COUNT(*) FROM rows), (SELECT COUNT(*) FROM a), (SELECT COUNT(*) FROM b), "
+        "(SELECT COUNT(*) FROM c)"
+    )
+
+
+# --- recipients' segments ------------------------------------------------------------------------------------------
+
+
+def size_band(employees: int | None) -> str:
+    if employees is None:
+        return ""
+    for upper, label in SIZE_BANDS:
+        if employees <= upper:
+            return label
+    return "5000+"
+
+
+def _label(value: str) -> str:
+    return " ".join((value or "").split())[:60]
+
+
+def segments_refresh(*, prospect_ids: Iterable[int]) -> int:
+    """Compute the segment of each prospect that has none yet or changed since (across orgs: a task's batch)."""
+    ids = {pk for pk in prospect_ids if pk}
+    if not ids:
+        return 0
+    known = dict(
+        ProspectSegment.objects.unscoped()
+        .filter(prospect_id__in=ids)
+        .values_list("prospect_id", "computed_at")
+    )
+    prospects = Prospect.objects.unscoped().filter(pk__in=ids).select_related("company")
+    stamp = timezone.now()
+    rows = [
+        ProspectSegment(
+            org_id=p.org_id,
+            prospect_id=p.pk,
+            icp_id=p.icp_id or 0,
+            tier=p.tier or "",
+            seniority=_label(p.seniority).lower(),
+            department=_label(p.department).lower(),
+            industry=_label(p.company.industry if p.company else ""),
+            size_band=size_band(p.company.employee_count if p.company else None),
+            country=(prospect_country(p) or "")[:2],
+            timezone=prospect_timezone(p, fallback="UTC")[0],
+            computed_at=stamp,
+        )
+        for p in prospects
+        if p.pk not in known
+        or p.updated_at >= known[p.pk]
+        or (p.company and p.company.updated_at >= known[p.pk])
+    ]
+    ProspectSegment.objects.unscoped().bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["org", "prospect_id"],
+        update_fields=[
+            "icp_id",
+            "tier",
+            "seniority",
+            "department",
+            "industry",
+            "size_band",
+            "country",
+            "timezone",
+            "computed_at",
+        ],
+    )
+    return len(rows)
+
+
+def _prospects_of(events: Any, replies: Any) -> set[int]:
+    ids = set(events.exclude(prospect_id=None).values_list("prospect_id", flat=True).distinct())
+    ids |= set(events.filter(prospect_id=None).values_list("message__prospect_id", flat=True).distinct())
+    ids |= set(
+        replies.exclude(message__prospect_id=None).values_list("message__prospect_id", flat=True).distinct()
+    )
+    return {pk for pk in ids if pk}
+
+
+# --- the two writers -----------------------------------------------------------------------------------------------
+
+# A reply waits this long for its intent (the classifier runs right after it is stored) before the pass moves on.
+INTENT_WAIT_SECONDS = 300
+
+
+def _lock() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+
+
+def _cursor() -> RollupCursor:
+    RollupCursor.objects.get_or_create(name=CURSOR)
+    return RollupCursor.objects.select_for_update().get(name=CURSOR)
+
+
+def _run(event_where: str, reply_where: str, params: list[Any]) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(_statement(event_where, reply_where), params)
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _high(queryset: Any, low: int, young: Any) -> int:
+    """The highest id past `low` (at most CHUNK on) below which every row is settled."""
+    top = queryset.filter(id__gt=low).order_by("-id").values_list("id", flat=True).first()
+    if top is None:
+        return low
+    high = min(top, low + CHUNK)
+    first_young = (
+        queryset.filter(young, id__gt=low, id__lte=high).order_by("id").values_list("id", flat=True).first()
+    )
+    return high if first_young is None else first_young - 1
+
+
+def rollups_advance(*, max_chunks: int = 10, now: dt.datetime | None = None) -> dict[str, int]:
+    """Add events and replies past the cursor to the rollups, CHUNK ids at a time, across every organisation."""
+    from django.db.models import Q
+
+    now = now or timezone.now()
+    settled = now - dt.timedelta(seconds=SETTLE_SECONDS)
+    done = {"chunks": 0, "counted": 0}
+    for _ in range(max_chunks):
+        with transaction.atomic():
+            _lock()
+            cursor = _cursor()
+            event_high = _high(Event.objects.unscoped(), cursor.event_id, Q(created_at__gt=settled))
+            unclassified = Q(
+                kind="reply", intent="", created_at__gt=now - dt.timedelta(seconds=INTENT_WAIT_SECONDS)
+            )
+            reply_high = _high(
+                Reply.objects.unscoped(), cursor.reply_id, Q(created_at__gt=settled) | unclassified
+            )
+            if event_high == cursor.event_id and reply_high == cursor.reply_id:
+                break
+            events = Event.objects.unscoped().filter(id__gt=cursor.event_id, id__lte=event_high)
+            replies = Reply.objects.unscoped().filter(id__gt=cursor.reply_id, id__lte=reply_high)
+            segments_refresh(prospect_ids=_prospects_of(events, replies))
+            done["counted"] += _run(
+                "e.id > %s AND e.id <= %s",
+                "r.id > %s AND r.id <= %s",
+                [cursor.event_id, event_high, cursor.reply_id, reply_high],
+            )
+            RollupCursor.objects.filter(name=CURSOR).update(
+                event_id=event_high, reply_id=reply_high, updated_at=now
+            )
+            done["chunks"] += 1
+    return done
+
+
+def rollup_day_rebuild(*, org_id: int, day: dt.date) -> int:
+    """Count one organisation's day again from events and replies up to the cursor (the rest is the next pass's)."""
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    with transaction.atomic():
+        _lock()
+        cursor = _cursor()
+        for model in (CampaignDaily, SegmentDaily, SendTimeDaily):
+            model.objects.unscoped().filter(org_id=org_id, day=day).delete()
+        events = Event.objects.unscoped().filter(
+            org_id=org_id, at__gte=start, at__lt=end, id__lte=cursor.event_id
+        )
+        replies = Reply.objects.unscoped().filter(
+            org_id=org_id, received_at__gte=start, received_at__lt=end, id__lte=cursor.reply_id
+        )
+        segments_refresh(prospect_ids=_prospects_of(events, replies))
+        return _run(
+            "e.org_id = %s AND e.at >= %s AND e.at < %s AND e.id <= %s",
+            "r.org_id = %s AND r.received_at >= %s AND r.received_at < %s AND r.id <= %s",
+            [org_id, start, end, cursor.event_id, org_id, start, end, cursor.reply_id],
+        )
+
+
+def rollups_rebuild_recent(*, now: dt.datetime | None = None) -> int:
+    """Beat, hourly: rebuild today and yesterday (UTC) of every organisation that had engagement then."""
+    today = (now or timezone.now()).astimezone(dt.UTC).date()
+    days = [today - dt.timedelta(days=1), today]
+    org_ids = set(
+        CampaignDaily.objects.unscoped().filter(day__in=days).values_list("org_id", flat=True).distinct()
+    )
+    rebuilt = 0
+    for org_id in sorted(org_ids):
+        for day in days:
+            rollup_day_rebuild(org_id=org_id, day=day)
+            rebuilt += 1
+    return rebuilt
