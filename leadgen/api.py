@@ -149,6 +149,7 @@ def _mount() -> None:
     from accounts.api import router as accounts_router
     from campaigns.api import router as campaigns_router
     from outreach.api import router as outreach_router
+    from outreach.inbox.api import router as engagement_router
     from prospects.api import router as prospects_router
     from prospects.compliance.api import router as compliance_router
     from prospects.discovery.api import router as discovery_router
@@ -161,6 +162,7 @@ def _mount() -> None:
         discovery_router,
         compliance_router,
         outreach_router,
+        engagement_router,
         campaigns_router,
     ):
         api.add_router("", router)

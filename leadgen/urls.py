@@ -40,7 +40,7 @@ urlpatterns = [
     path("", include("prospects.urls")),
     path("", include("outreach.urls")),
     path("", include("campaigns.urls")),
-    path("inbox/", _coming("Inbox", "inbox"), name="inbox"),
+    path("", include("outreach.inbox.urls")),
     path("analytics/", _coming("Analytics", "analytics"), name="analytics"),
     path("admin/", admin.site.urls),
 ]

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings as django_settings
 from django.db import connection
-from django.db.models import F, FilteredRelation, Func, Q, QuerySet, TextField, Value
+from django.db.models import F, FilteredRelation, Func, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.expressions import Combinable
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.db.models.functions import Coalesce, Concat
@@ -123,7 +123,7 @@ class ProspectFilters:
     errors: tuple[str, ...] = field(default=(), compare=False)
     # The ICP whose score a page shows when no ICP filter is chosen (the primary ICP): sorting by score and the
     # score and tier filters then use its score too, so the order matches the column. Set by pages, never parsed.
-    shown_icp_id: int | None = field(default=None, compare=False)
+    shown_icp_id: int | Subquery | None = field(default=None, compare=False)
 
     @classmethod
     def from_querydict(cls, data: Mapping[str, Any]) -> ProspectFilters:
@@ -231,7 +231,7 @@ class ProspectFilters:
         return (SORTS if indexed else UNINDEXED_SORTS)[self.sort]
 
     @property
-    def _score_icp_id(self) -> int | None:
+    def _score_icp_id(self) -> int | Subquery | None:
         """The ICP whose judgement the score sort and the score/tier filters read: the chosen one, else the shown."""
         return self.icp_id if self.icp_id is not None else self.shown_icp_id
 

@@ -40,7 +40,7 @@ from prospects.models import Company, OutcomeResult, Prospect, SavedView, Source
 from prospects.onboarding import onboarding_pending
 from prospects.scoring.intake import pipeline_enqueue_on_commit
 from prospects.scoring.qualification import prospect_qualifications
-from prospects.scoring.selectors import primary_icp
+from prospects.scoring.selectors import primary_icp_subquery
 from prospects.selectors import InvalidCursor, ProspectFilters
 from prospects.timezones import SOURCE_FALLBACK, prospect_timezone, timezone_label
 
@@ -83,8 +83,9 @@ def _is_htmx(request: OrgRequest) -> bool:
 
 def _shown_score(filters: ProspectFilters) -> ProspectFilters:
     """With no ICP chosen the list shows the primary ICP's score; sorting and filtering by score then use it too."""
-    if filters.icp_id is None and filters.reads_score() and (primary := primary_icp()) is not None:
-        return replace(filters, shown_icp_id=primary.pk)
+    if filters.icp_id is None and filters.reads_score():
+        # A subquery, not a lookup first: the page costs no extra query.
+        return replace(filters, shown_icp_id=primary_icp_subquery())
     return filters
 
 

@@ -183,3 +183,19 @@ def _enrollment(tenant: Any) -> tuple[Any, str]:
 
 register("campaign_id", _campaign)
 register("enrollment_id", _enrollment)
+
+
+def _reply(tenant: Any) -> tuple[Any, str]:
+    """A human reply to a sent message of the tenant (the inbox's thread, answer and outcome routes)."""
+    from outreach.tests.factories import MailboxFactory, MessageFactory, ReplyFactory
+    from prospects.tests.factories import ProspectFactory
+
+    prospect = ProspectFactory(org=tenant.org, first_name="Sweepreplier")
+    message = MessageFactory(
+        mailbox=MailboxFactory(org=tenant.org), prospect=prospect, to_email=prospect.email, status="sent"
+    )
+    reply = ReplyFactory(message=message, subject=f"Sweepreply {tenant.org.slug}")
+    return reply.pk, reply.subject
+
+
+register("reply_id", _reply)

@@ -50,7 +50,7 @@ def icp_patch(request: HttpRequest, icp_id: int, payload: ICPPatch) -> Any:
 @router.post(
     "/icps/{icp_id}/primary",
     response=ICPOut,
-    summary="Make this ICP the primary one: the score pages show when no ICP is chosen (422 if inactive)",
+    summary="Make this ICP the primary one: the score pages show when no ICP is chosen (400 if inactive)",
 )
 def icp_primary_endpoint(request: HttpRequest, icp_id: int) -> Any:
     return icp_make_primary(icp=get_for_org(ICP, pk=icp_id))

@@ -77,6 +77,11 @@ def _primary_icps() -> QuerySet[ICP]:
     return ICP.objects.filter(is_active=True).order_by("-is_primary", "pk")
 
 
+def primary_icp_subquery() -> Subquery:
+    """The primary ICP's id as a subquery, for queries that must not pay a lookup first."""
+    return Subquery(_primary_icps().values("pk")[:1])
+
+
 def primary_icp() -> ICP | None:
     """The organisation's primary ICP: the one flagged, else the first active one (by creation)."""
     return _primary_icps().first()
@@ -87,7 +92,7 @@ def headline_attach(prospects: list[Prospect], *, icp_id: int | None = None) -> 
     judgement against the ICP `icp_id` (None: the primary ICP), in one query for the whole page."""
     judgements: dict[int, tuple[int, str, float | None, str]] = {}
     if prospects:
-        icp: Any = icp_id if icp_id is not None else Subquery(_primary_icps().values("pk")[:1])
+        icp: Any = icp_id if icp_id is not None else primary_icp_subquery()
         judgements = {
             pk: (score, tier, confidence, name)
             for pk, score, tier, confidence, name in Qualification.objects.filter(

@@ -157,6 +157,6 @@ def test_primary_is_set_through_the_api_and_only_for_active_icps(tenant: Tenant)
     assert response.status_code == 200 and response.json()["is_primary"] is True
     assert api.get(f"/api/v1/icps/{first.pk}").json()["is_primary"] is False
     refused = api.post(f"/api/v1/icps/{dormant.pk}/primary")
-    assert refused.status_code == 422
+    assert refused.status_code == 400
     assert "Only an active ICP" in refused.content.decode()
     assert api.get(f"/api/v1/icps/{second.pk}").json()["is_primary"] is True
