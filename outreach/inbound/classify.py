@@ -174,12 +174,18 @@ def auto_reply_classify(msg: email.message.Message) -> Classification | None:
     return None
 
 
-_RETURN_WORDS = re.compile(
-    r"\b(back|return|returning|returns|be in the office|in the office (again|on|from)|available (again|from|on)"
-    r"|until|till|through|zuruck|wieder|ab dem|ab|bis( zum| einschliesslich)?|de retour|retour|reviens|reprendrai"
-    r"|a partir du|jusqu'au|jusqu au|regreso|regresare|vuelta|volvere|hasta el|a partir del|rientro|rientrero"
-    r"|di ritorno|tornero|fino al|dal|terug|weer (aanwezig|op kantoor|bereikbaar)|tot en met|t/m|vanaf|regresso"
-    r"|retorno|volto|de volta|ate|a partir de|tillbaka|ater|till och med|t\.o\.m\.|fran och med)\b",
+# Words that introduce the day someone is back ("back on", "zurück am", "de retour le", "ab dem"), and words that
+# introduce the last day away ("until", "bis", "jusqu'au"): a date after the first kind wins over one after the second.
+_BACK_WORDS = re.compile(
+    r"\b(back|return|returning|returns|in the office (again|on|from)|available (again|from|on)|zuruck|wieder"
+    r"|ab dem|ab|de retour|retour|reviens|reprendrai|a partir du|regreso|regresare|regresa|vuelvo|vuelta|volvere"
+    r"|a partir del|rientro|rientrero|di ritorno|tornero|dal|terug|weer (aanwezig|op kantoor|bereikbaar)|vanaf"
+    r"|regresso|retorno|volto|de volta|a partir de|tillbaka|ater|fran och med)\b",
+    re.IGNORECASE,
+)
+_UNTIL_WORDS = re.compile(
+    r"\b(until|till|through|bis( zum| einschliesslich| zu)?|jusqu'(au|a)|jusqu au|hasta( el)?|fino al"
+    r"|tot( en met)?|t/m|ate|till och med|t\.o\.m\.)\b",
     re.IGNORECASE,
 )
 _ANCHOR_REACH = 40  # characters between a "back on"-like word and the date it introduces
@@ -187,17 +193,18 @@ _ANCHOR_REACH = 40  # characters between a "back on"-like word and the date it i
 
 def return_date_find(text: str, *, received_at: datetime.datetime) -> datetime.date | None:
     """The return date an out-of-office gives: the first date right after a "back on / zurück am / de retour le"
-    word, else the latest full date it names; never one before the day it arrived."""
+    word, else after an "until / bis / jusqu'au" word, else the latest full date it names; never before the day
+    it arrived."""
     own = clean_body(text)[:4000]
-    today = received_at.date()
-    found = dates_in(own, today=today)
+    found = dates_in(own, today=received_at.date())
     if not found:
         return None
     folded = fold(own)
-    anchors = [match.end() for match in _RETURN_WORDS.finditer(folded)]
-    for date in found:
-        if any(0 <= date.start - end <= _ANCHOR_REACH for end in anchors):
-            return date.date
+    for words in (_BACK_WORDS, _UNTIL_WORDS):
+        anchors = [match.end() for match in words.finditer(folded)]
+        for date in found:
+            if any(0 <= date.start - end <= _ANCHOR_REACH for end in anchors):
+                return date.date
     full = [date.date for date in found if not date.weekday_only]
     return max(full) if full else None
 

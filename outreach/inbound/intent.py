@@ -270,9 +270,7 @@ def follow_up_date(text: str, *, today: datetime.date) -> datetime.date | None:
         return _add_months(today, 1)
     if re.search(r"next quarter|nachsten quartal|trimestre prochain|(proximo|siguiente) trimestre", folded):
         return _add_months(today, 3 - (today.month - 1) % 3)
-    if re.search(
-        r"next year|nachstes jahr|l'annee prochaine|proximo ano|ano que viene", folded
-    ):
+    if re.search(r"next year|nachstes jahr|l'annee prochaine|proximo ano|ano que viene", folded):
         return datetime.date(today.year + 1, 1, 1)
     if re.search(r"after (the )?summer|nach dem sommer|apres l'ete|despues del verano", folded):
         september = datetime.date(today.year, 9, 1)
