@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install browser clean
+.PHONY: run test lint bench install browser dovecot clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,15 @@ browser:
 	  elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium not found and cannot be installed: browser tests will be skipped"; fi; }
 
-test: $(STAMP) browser
+# Debian's Dovecot for the IMAP tests (a real IMAP server the fixtures start unprivileged on a loopback port),
+# installed when missing and we may; without it those tests are skipped with the reason.
+dovecot:
+	@command -v dovecot >/dev/null 2>&1 || test -x /usr/sbin/dovecot || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq dovecot-imapd >/dev/null; \
+	  elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq dovecot-imapd >/dev/null; \
+	  else echo "dovecot not found and cannot be installed: IMAP tests will be skipped"; fi; }
+
+test: $(STAMP) browser dovecot
 	DJANGO_SETTINGS_MODULE=leadgen.settings.test $(PY) -m leadgen.embedded exec --test -- \
 	  $(PY) -m pytest $(PYTEST_ARGS)
 

@@ -11,6 +11,9 @@ from django.db import InterfaceError, OperationalError, transaction
 
 from leadgen.tenancy import org_task
 
+# Celery's autodiscovery looks in `<app>.tasks` only: the wings' tasks are imported here.
+from .inbound import tasks as inbound_tasks  # noqa: F401
+
 
 @shared_task(
     ignore_result=True,

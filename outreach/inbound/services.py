@@ -14,17 +14,29 @@ notifications and the timeline; campaigns pulls Events and Replies to stop or pa
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.message
+import email.policy
+import email.utils
+import hashlib
 import logging
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
+from leadgen.tasks import task_send_on_commit
 from leadgen.tenancy import org_scope
 
-from ..models import Event, EventKind, Mailbox, Message, MessageStatus
+from ..models import Event, EventKind, Mailbox, Message, MessageStatus, Reply, ReplyIntent, ReplyKind
 from ..unsubscribe import message_unsubscribe
+from .classify import Classification, classify_message, clean_body, message_text
+from .intent import IntentResult, reply_intent
+from .matching import Match, match_message, message_ids
 
 log = logging.getLogger(__name__)
 
@@ -193,3 +205,345 @@ def complaint_apply(
             {"message_id": message.pk},
         )
     return event
+
+
+# --- ingesting one message ------------------------------------------------------------------------------------
+
+# Stages a reply moves forward to "replied"; later ones (meeting, won, lost) and a person's disqualification stay.
+_BEFORE_REPLIED = ("new", "enriched", "qualified", "contacted")
+NOTIFICATION_KIND = "reply_received"
+
+
+@dataclass
+class Ingested:
+    """What `reply_ingest_result` did: the Reply (None when the mail is not ours) and whether it is new."""
+
+    reply: Reply | None
+    created: bool
+
+
+def _header(msg: email.message.Message, name: str) -> str:
+    try:
+        value = msg.get(name)
+    except (ValueError, IndexError, TypeError):  # a header the parser cannot read is as good as absent
+        return ""
+    return " ".join(str(value).split()) if value is not None else ""
+
+
+def _rfc_message_id(msg: email.message.Message, raw: bytes) -> str:
+    """The mail's own Message-ID; mail without one gets a stable id made from its bytes (so it lands once)."""
+    ids = message_ids(_header(msg, "Message-ID"))
+    if ids:
+        return ids[0][:255]
+    return f"<{hashlib.sha256(raw).hexdigest()[:40]}@no-message-id.invalid>"
+
+
+def _received_at(msg: email.message.Message) -> dt.datetime:
+    """The Date header, when it is readable and not in the future; else now."""
+    now = timezone.now()
+    try:
+        when = email.utils.parsedate_to_datetime(_header(msg, "Date"))
+    except (TypeError, ValueError, IndexError):
+        return now
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return now if when > now + dt.timedelta(hours=1) else when
+
+
+def _html(msg: email.message.Message) -> str:
+    for part in msg.walk():
+        if part.get_content_type() == "text/html" and part.get_content_disposition() != "attachment":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
+    return ""
+
+
+def _reply_build(
+    *,
+    mailbox: Mailbox,
+    msg: email.message.Message,
+    rfc_id: str,
+    match: Match,
+    classification: Classification,
+    source: str,
+    imap_uid: int | None,
+    received_at: dt.datetime,
+) -> Reply:
+    name, from_email = email.utils.parseaddr(_header(msg, "From"))
+    text = message_text(msg)
+    message = match.message
+    return Reply(
+        org_id=mailbox.org_id,
+        mailbox=mailbox,
+        message=message,
+        prospect_id=message.prospect_id,
+        campaign_id=message.campaign_id,
+        kind=classification.kind,
+        matched_by=match.matched_by,
+        kind_reason=classification.reason[:300],
+        return_date=classification.return_date,
+        bounce_status=classification.bounce_status[:12],
+        bounce_hard=classification.bounce_hard,
+        bounced_email=classification.bounced_email[:254],
+        from_email=from_email[:254],
+        from_name=name[:200],
+        to_email=email.utils.parseaddr(_header(msg, "To"))[1][:254],
+        subject=_header(msg, "Subject")[:500],
+        rfc_message_id=rfc_id,
+        in_reply_to=_header(msg, "In-Reply-To")[:255],
+        references=_header(msg, "References"),
+        body_text=text,
+        body_html=_html(msg),
+        body_clean=clean_body(text) if classification.kind == ReplyKind.REPLY else text.strip(),
+        headers=classification.headers,
+        source=source,
+        imap_uid=imap_uid,
+        received_at=received_at,
+    )
+
+
+def reply_ingest(*, mailbox: Mailbox, raw: bytes, source: str, imap_uid: int | None = None) -> Reply | None:
+    """Store and act on one incoming mail; the Reply, or None when it matches nothing we sent (then nothing is
+    stored). Idempotent on the mail's Message-ID: the same mail again returns the stored Reply and does nothing."""
+    return reply_ingest_result(mailbox=mailbox, raw=raw, source=source, imap_uid=imap_uid).reply
+
+
+def reply_ingest_result(
+    *, mailbox: Mailbox, raw: bytes, source: str, imap_uid: int | None = None
+) -> Ingested:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    rfc_id = _rfc_message_id(msg, raw)
+    with org_scope(mailbox.org_id):
+        existing = Reply.objects.filter(rfc_message_id=rfc_id).first()
+        if existing is not None:
+            return Ingested(existing, False)
+        received_at = _received_at(msg)
+        classification = classify_message(msg, received_at=received_at)  # type: ignore[arg-type]
+        match = match_message(mailbox=mailbox, msg=msg, classification=classification)
+        if match is None:
+            return Ingested(None, False)
+        reply = _reply_build(
+            mailbox=mailbox,
+            msg=msg,
+            rfc_id=rfc_id,
+            match=match,
+            classification=classification,
+            source=source,
+            imap_uid=imap_uid,
+            received_at=received_at,
+        )
+        # The model is asked before the transaction: no database transaction stays open across its network call.
+        intent = (
+            reply_intent(body=reply.body_text, subject=reply.subject, org_id=mailbox.org_id)
+            if reply.kind == ReplyKind.REPLY
+            else None
+        )
+        try:
+            with transaction.atomic():
+                reply.save()
+                _reply_act(reply=reply, message=match.message, classification=classification, intent=intent)
+        except IntegrityError:  # the same mail arrived through another path a moment ago
+            return Ingested(Reply.objects.filter(rfc_message_id=rfc_id).first(), False)
+    return Ingested(reply, True)
+
+
+def _reply_act(
+    *, reply: Reply, message: Message, classification: Classification, intent: IntentResult | None
+) -> None:
+    external_id = f"reply:{reply.pk}"
+    if reply.kind == ReplyKind.BOUNCE:
+        bounce_apply(
+            message=message,
+            hard=classification.bounce_hard,
+            status=classification.bounce_status,
+            reason=classification.reason,
+            at=reply.received_at,
+            external_id=external_id,
+            source=reply.source,
+        )
+        return
+    if reply.kind == ReplyKind.AUTO_REPLY:
+        back = reply.return_date.isoformat() if reply.return_date else None
+        _event_once(
+            message=message,
+            kind=EventKind.AUTO_REPLIED,
+            at=reply.received_at,
+            source=reply.source,
+            external_id=external_id,
+            meta={"reply_id": reply.pk, "return_date": back, "reason": reply.kind_reason},
+        )
+        _timeline(
+            message,
+            "auto_replied",
+            f"Automatic reply (out of office){f', back {back}' if back else ''}: {reply.subject}",
+            {"reply_id": reply.pk, "return_date": back},
+        )
+        return
+    _event_once(
+        message=message,
+        kind=EventKind.REPLIED,
+        at=reply.received_at,
+        source=reply.source,
+        external_id=external_id,
+        meta={"reply_id": reply.pk, "matched_by": reply.matched_by},
+    )
+    if intent is not None:
+        _intent_apply(reply=reply, message=message, intent=intent)
+    _human_reply_act(reply=reply, message=message)
+
+
+def _human_reply_act(*, reply: Reply, message: Message) -> None:
+    """Stage, engagement, the owner (or admins) told, Slack and the reply.received webhooks queued."""
+    from prospects.engagement import EngagementDelta, prospects_engagement_add
+    from prospects.models import PipelineSettings, Prospect
+    from prospects.routing.notifications import admin_user_ids, notifications_create
+    from prospects.services import prospect_change_stage
+
+    prospect = Prospect.objects.filter(pk=reply.prospect_id).first() if reply.prospect_id else None
+    if prospect is not None:
+        if prospect.stage in _BEFORE_REPLIED:
+            prospect_change_stage(
+                prospect=prospect, stage="replied", actor=None, reason="they answered an email"
+            )
+        summary = f"Replied: {reply.subject or '(no subject)'}"
+        prospects_engagement_add(
+            deltas={
+                prospect.pk: EngagementDelta(
+                    replies=1,
+                    last_at=reply.received_at,
+                    activities=(("replied", summary, {"reply_id": reply.pk, "message_id": message.pk}),),
+                )
+            }
+        )
+    who = (str(prospect) if prospect else "") or reply.from_name or reply.from_email
+    recipients = [prospect.owner_id] if prospect is not None and prospect.owner_id else admin_user_ids()
+    notifications_create(
+        org_id=reply.org_id,
+        user_ids=recipients,
+        kind=NOTIFICATION_KIND,
+        title=f"{who} replied: {reply.subject or '(no subject)'}",
+        body=reply.body_clean[:500],
+        url=reverse("inbox_thread", args=[reply.pk]),
+    )
+    _webhooks_queue(reply=reply, prospect=prospect)
+    pipeline_settings = PipelineSettings.objects.filter().first()
+    if pipeline_settings is not None and pipeline_settings.slack_webhook_url:
+        task_send_on_commit("outreach.inbound.tasks.reply_slack_task", reply.org_id, reply.pk)
+
+
+def reply_payload(reply: Reply, prospect: Any) -> dict[str, Any]:
+    """The `data` of a reply.received webhook: the reply (cleaned body, the original stays in the app) and who."""
+    from prospects.routing.services import prospect_payload
+
+    return {
+        "reply_id": reply.pk,
+        "message_id": reply.message_id,
+        "campaign_id": reply.campaign_id,
+        "from": reply.from_email,
+        "subject": reply.subject,
+        "body": reply.body_clean,
+        "received_at": reply.received_at.isoformat(),
+        "intent": reply.intent,
+        "url": settings.SITE_URL + reverse("inbox_thread", args=[reply.pk]),
+        "prospect": prospect_payload(prospect) if prospect is not None else None,
+    }
+
+
+def _webhooks_queue(*, reply: Reply, prospect: Any) -> None:
+    from prospects.models import WebhookEndpoint, WebhookMessage
+    from prospects.routing.webhooks import EVENT_REPLY_RECEIVED
+
+    endpoints = list(WebhookEndpoint.objects.filter(is_active=True, events__contains=[EVENT_REPLY_RECEIVED]))
+    if not endpoints:
+        return
+    payload = {
+        "type": EVENT_REPLY_RECEIVED,
+        "timestamp": timezone.now().isoformat(),
+        "data": reply_payload(reply, prospect),
+    }
+    messages = WebhookMessage.objects.bulk_create(
+        [
+            WebhookMessage(
+                org_id=reply.org_id,
+                endpoint=endpoint,
+                event_type=EVENT_REPLY_RECEIVED,
+                message_id=f"msg_{uuid.uuid4().hex}",
+                payload=payload,
+            )
+            for endpoint in endpoints
+        ]
+    )
+    for row in messages:
+        task_send_on_commit("prospects.routing.tasks.webhook_deliver_task", reply.org_id, row.pk)
+
+
+# --- what the reply means -----------------------------------------------------------------------------------
+
+
+def _intent_apply(*, reply: Reply, message: Message, intent: IntentResult) -> None:
+    """Store the intent on the reply and on the prospect's timeline (kind "reply_intent", which the scoring side
+    reads as it reads every timeline line), then act: an unsubscribe request suppresses, a referral proposes the
+    colleague as a new prospect. "Not interested" is only recorded: outcomes stay the user's buttons."""
+    reply.intent = intent.intent
+    reply.intent_provider = intent.provider[:40]
+    reply.intent_reason = intent.reason
+    reply.intent_date = intent.date
+    if intent.intent == ReplyIntent.UNSUBSCRIBE:
+        message_unsubscribe(message=message, method="reply")
+    elif intent.intent == ReplyIntent.REFERRAL and intent.referral:
+        reply.referral = _referral_create(reply=reply, referral=intent.referral)
+    reply.save(update_fields=["intent", "intent_provider", "intent_reason", "intent_date", "referral"])
+    label = ReplyIntent(intent.intent).label if intent.intent in ReplyIntent.values else intent.intent
+    when = f", follow up on {intent.date.isoformat()}" if intent.date else ""
+    _timeline(
+        message,
+        "reply_intent",
+        f"Reply read as “{label}”{when} (by {intent.provider}): {intent.reason}",
+        {
+            "reply_id": reply.pk,
+            "intent": intent.intent,
+            "provider": intent.provider,
+            "date": intent.date.isoformat() if intent.date else None,
+        },
+    )
+
+
+def _referral_create(*, reply: Reply, referral: dict[str, str]) -> dict[str, Any]:
+    """The colleague a reply named, as a prospect of the same owner (an existing one is linked, not changed)."""
+    from django.core.exceptions import ValidationError
+
+    from prospects.models import Prospect, Source
+    from prospects.services import activity_record, prospect_upsert
+
+    linked: dict[str, Any] = {k: str(v) for k, v in referral.items() if k in ("name", "email", "title")}
+    if not linked.get("email"):
+        return linked
+    referrer = Prospect.objects.filter(pk=reply.prospect_id).first() if reply.prospect_id else None
+    data: dict[str, Any] = {
+        "full_name": linked.get("name", ""),
+        "email": linked["email"],
+        "title": linked.get("title", ""),
+        "source_detail": f"referral: named in a reply from {reply.from_email}"[:255],
+    }
+    if referrer is not None:
+        data["company_name"] = referrer.company_name
+    try:
+        result = prospect_upsert(
+            org=reply.org, data=data, source=Source.MANUAL, update_existing=False, update_company=False
+        )
+    except ValidationError as exc:  # a malformed address the reader let through: keep what was said
+        linked["error"] = "; ".join(exc.messages)[:200]
+        return linked
+    linked["status"] = result.status
+    if result.prospect is not None:
+        linked["prospect_id"] = result.prospect.pk
+        if result.status == "created" and referrer is not None and referrer.owner_id:
+            Prospect.objects.filter(pk=result.prospect.pk).update(owner_id=referrer.owner_id)
+        activity_record(
+            prospect=result.prospect,
+            kind="referral",
+            summary=f"Named by {referrer or reply.from_email} in a reply as the right person to talk to",
+            data={"reply_id": reply.pk, "referred_by": reply.prospect_id},
+        )
+    return linked

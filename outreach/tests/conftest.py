@@ -7,6 +7,7 @@ import pytest
 
 from outreach.sending import transport
 
+from .dovecot import dovecot  # noqa: F401 (a real IMAP server for every outreach test that asks)
 from .smtp_peer import SmtpPeer, smtp_peer
 
 

@@ -3,47 +3,45 @@ from __future__ import annotations
 from outreach.mailboxes import mailbox_test
 from outreach.tests.factories import MailboxFactory
 
-from .fake_imap import fake_imap
+from .dovecot import Dovecot
 
 
 def _checks(mailbox):
     return {c.service: c for c in mailbox_test(mailbox=mailbox)}
 
 
-def test_smtp_and_imap_login_succeed(tenant, auth_peer) -> None:
-    with fake_imap(username="sam", password="imap-pass") as imap:
-        mailbox = MailboxFactory(
-            org=tenant.org,
-            smtp_host=auth_peer.host,
-            smtp_port=auth_peer.port,
-            smtp_username="sam",
-            smtp_password="s3cret-pass",
-            imap_host=imap.host,
-            imap_port=imap.port,
-            imap_security="none",
-            imap_username="sam",
-            imap_password="imap-pass",
-        )
-        checks = _checks(mailbox)
+def test_smtp_and_imap_login_succeed(tenant, auth_peer, dovecot: Dovecot) -> None:
+    mailbox = MailboxFactory(
+        org=tenant.org,
+        smtp_host=auth_peer.host,
+        smtp_port=auth_peer.port,
+        smtp_username="sam",
+        smtp_password="s3cret-pass",
+        imap_host=dovecot.host,
+        imap_port=dovecot.port,
+        imap_security="none",
+        imap_username=dovecot.username,
+        imap_password=dovecot.password,
+    )
+    checks = _checks(mailbox)
     assert checks["SMTP"].ok and "logged in" in checks["SMTP"].detail
-    assert checks["IMAP"].ok
+    assert checks["IMAP"].ok and f"logged in as {dovecot.username}" in checks["IMAP"].detail
 
 
-def test_failures_show_the_servers_own_words(tenant, auth_peer) -> None:
-    with fake_imap(username="sam", password="imap-pass") as imap:
-        mailbox = MailboxFactory(
-            org=tenant.org,
-            smtp_host=auth_peer.host,
-            smtp_port=auth_peer.port,
-            smtp_username="sam",
-            smtp_password="wrong",
-            imap_host=imap.host,
-            imap_port=imap.port,
-            imap_security="none",
-            imap_username="sam",
-            imap_password="wrong",
-        )
-        checks = _checks(mailbox)
+def test_failures_show_the_servers_own_words(tenant, auth_peer, dovecot: Dovecot) -> None:
+    mailbox = MailboxFactory(
+        org=tenant.org,
+        smtp_host=auth_peer.host,
+        smtp_port=auth_peer.port,
+        smtp_username="sam",
+        smtp_password="wrong",
+        imap_host=dovecot.host,
+        imap_port=dovecot.port,
+        imap_security="none",
+        imap_username=dovecot.username,
+        imap_password="wrong",
+    )
+    checks = _checks(mailbox)
     assert not checks["SMTP"].ok and "535" in checks["SMTP"].detail
     assert "Authentication credentials invalid" in checks["SMTP"].detail
     assert not checks["IMAP"].ok and "[AUTHENTICATIONFAILED] Authentication failed." in checks["IMAP"].detail

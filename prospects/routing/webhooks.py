@@ -24,7 +24,9 @@ from prospects.models import (
 log = logging.getLogger(__name__)
 
 EVENT_PROSPECT_QUALIFIED = "prospect.qualified"
-EVENTS = (EVENT_PROSPECT_QUALIFIED,)
+# A human reply to a message we sent (outreach.inbound emits it; auto-replies and bounces never do).
+EVENT_REPLY_RECEIVED = "reply.received"
+EVENTS = (EVENT_PROSPECT_QUALIFIED, EVENT_REPLY_RECEIVED)
 
 
 class WebhookAttemptFailed(Exception):
