@@ -37,6 +37,7 @@ from leadgen.ai.errors import AIError
 from leadgen.ai.llm import LLMConfig, LLMResult, Prompt, PromptRegistry, complete_json
 from outreach.models import ComposedDraft
 from prospects.models import PipelineSettings, Prospect, Qualification
+from prospects.scoring.ai_budget import RULES_BUDGET_PROVIDER, ai_budget_spent
 
 from .grounding import Citable, citables, numbers_in, screen_sentences
 from .locales import locale_for, phrasebook
@@ -583,7 +584,19 @@ def draft_compose(
         body=_tidy(body.text),
     )
     config = draft_llm_config(prospect.org_id)
-    return _rules_draft(inputs) if config is None else _compose_with_llm(inputs, config)
+    if config is None:
+        return _rules_draft(inputs)
+    if _budget_spent(prospect.org_id):
+        # At the monthly AI budget the offline provider writes the draft, and says why.
+        draft = _rules_draft(inputs)
+        return replace(draft, provider=RULES_BUDGET_PROVIDER) if draft.provider == PROVIDER_RULES else draft
+    return _compose_with_llm(inputs, config)
+
+
+def _budget_spent(org_id: int) -> bool:
+    """Whether the org's LLM calls (scoring, drafts, reply intent) have reached its monthly AI budget."""
+    row = PipelineSettings.objects.filter(org_id=org_id).first()
+    return ai_budget_spent(org_id=org_id, pipeline_settings=row)
 
 
 def draft_month_spend() -> Decimal:

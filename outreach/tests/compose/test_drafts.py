@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from conftest import Tenant
+from leadgen.models import AiSpend
 from leadgen.tests.fake_openai import API_KEY, FakeOpenAI
 from outreach.compose import Draft, draft_compose, draft_month_spend, outreach_settings_update
 from outreach.models import ComposedDraft
@@ -460,3 +461,20 @@ def test_the_orgs_default_locale_decides_when_the_country_does_not(tenant: Tenan
         outreach_settings_update(org_id=tenant.org.pk, default_locale="fr")
     swiss = _prospect(tenant, location="Genève, Suisse", email="ada@cloudstack.ch")
     assert _compose(tenant, swiss).locale == "fr"
+
+
+def test_at_the_monthly_ai_budget_the_offline_provider_drafts_and_says_so(
+    tenant: Tenant, fake_openai: FakeOpenAI
+) -> None:
+    prospect = _prospect(tenant)
+    with tenant.scope():
+        PipelineSettings.objects.filter(org=tenant.org).update(monthly_ai_budget_usd=Decimal("1.00"))
+        AiSpend.objects.create(purpose="qualify", cost_usd=Decimal("1.20"))
+    draft = _compose(tenant, prospect)
+    assert draft.provider == "rules (AI budget reached)"
+    assert "400 engineering teams" in draft.body  # the best kept hook still opens the mail
+    assert fake_openai.requests_to("/v1/chat/completions") == []
+    with tenant.scope():
+        PipelineSettings.objects.filter(org=tenant.org).update(monthly_ai_budget_usd=Decimal("50"))
+    fake_openai.chat_content = opening(sentence(GROUNDED, "h1"))
+    assert _compose(tenant, prospect).provider.startswith("openai:")
