@@ -149,6 +149,7 @@ def _mount() -> None:
     from accounts.api import router as accounts_router
     from campaigns.api import router as campaigns_router
     from outreach.api import router as outreach_router
+    from outreach.compose.api import router as outreach_settings_router
     from outreach.inbox.api import router as engagement_router
     from prospects.api import router as prospects_router
     from prospects.compliance.api import router as compliance_router
@@ -162,6 +163,7 @@ def _mount() -> None:
         discovery_router,
         compliance_router,
         outreach_router,
+        outreach_settings_router,
         engagement_router,
         campaigns_router,
     ):

@@ -3,10 +3,12 @@ from __future__ import annotations
 from django.urls import path
 
 from . import views
+from .compose import views as compose_views
 
 urlpatterns: list = [
     # Public, recipient-facing: keyed by a signed token, never by an id.
     path("u/<str:unsubscribe_token>/", views.unsubscribe, name="outreach_unsubscribe"),
+    path("settings/email-writing/", compose_views.outreach_settings, name="outreach_settings"),
     path("settings/mailboxes/", views.mailbox_list, name="mailbox_list"),
     path("settings/mailboxes/new/", views.mailbox_new, name="mailbox_new"),
     path("settings/mailboxes/<int:mailbox_id>/", views.mailbox_detail, name="mailbox_detail"),
