@@ -13,6 +13,7 @@ from leadgen.tenancy import org_task
 
 # Celery's autodiscovery looks in `<app>.tasks` only: the wings' tasks are imported here.
 from .inbound import tasks as inbound_tasks  # noqa: F401
+from .tracking import tasks as tracking_tasks  # noqa: F401
 
 
 @shared_task(

@@ -4,10 +4,13 @@ from django.urls import path
 
 from . import views
 from .compose import views as compose_views
+from .tracking import views as tracking_views
 
 urlpatterns: list = [
     # Public, recipient-facing: keyed by a signed token, never by an id.
     path("u/<str:unsubscribe_token>/", views.unsubscribe, name="outreach_unsubscribe"),
+    path("t/o/<str:tracking_token>.gif", tracking_views.pixel, name="tracking_pixel"),
+    path("t/c/<path:tracking_token>", tracking_views.click, name="tracking_click"),
     path("settings/email-writing/", compose_views.outreach_settings, name="outreach_settings"),
     path("settings/mailboxes/", views.mailbox_list, name="mailbox_list"),
     path("settings/mailboxes/new/", views.mailbox_new, name="mailbox_new"),

@@ -156,6 +156,10 @@ register("message_id", _message)
 PUBLIC_KWARGS["unsubscribe_token"] = (
     "signed per-message unsubscribe tokens, tested in outreach/tests/test_unsubscribe.py"
 )
+PUBLIC_KWARGS["tracking_token"] = (
+    "signed open/click tracking tokens, tested in outreach/tests/tracking/test_handlers.py (a token of one "
+    "organisation never reaches another's message)"
+)
 
 
 def _campaign(tenant: Any) -> tuple[Any, str]:

@@ -46,6 +46,8 @@ from django.utils.module_loading import import_string
 
 from leadgen.tenancy import require_org_id
 from outreach.models import Mailbox, MailboxStatus, Message, MessageStatus
+from outreach.tracking import links
+from outreach.tracking.writer import events_sent_record
 
 from . import mime, transport
 
@@ -306,6 +308,7 @@ def messages_send(*, message_ids: Sequence[int]) -> dict[int, str]:
     if not claims:
         return outcomes
     recorder = _Recorder()
+    messages: dict[int, Message] = {}
     try:
         messages = {m.pk: m for m in Message.objects.filter(pk__in=list(claims))}
         mailboxes = Mailbox.objects.unscoped().in_bulk({m.mailbox_id for m in messages.values()})
@@ -331,6 +334,10 @@ def messages_send(*, message_ids: Sequence[int]) -> dict[int, str]:
             )
     finally:
         recorder.flush()
+        # The chunk's `sent` Events in one insert, once the statuses are written (a retried chunk adds none).
+        sent = [messages[pk] for pk, outcome in outcomes.items() if outcome == "sent"]
+        if sent:
+            events_sent_record(messages=sent)
     return outcomes
 
 
@@ -392,7 +399,9 @@ def _cancel(recorder: _Recorder, message: Message, reason: str) -> str:
 
 
 def _deliver(message: Message, mailbox: Mailbox, *, recorder: _Recorder, postal_address: str) -> str:
-    email = mime.email_build(message=message, mailbox=mailbox, postal_address=postal_address)
+    # The tracked links are stored (committed) before the call, so the redirect knows them the moment mail lands.
+    tracked = links.message_prepare(message=message)
+    email = mime.email_build(message=message, mailbox=mailbox, postal_address=postal_address, tracked=tracked)
     try:
         reply = transport.message_deliver(mailbox=mailbox, email=email)
     except transport.AuthFailed as exc:

@@ -12,6 +12,7 @@ from django.utils.html import escape, format_html, linebreaks
 
 from outreach import unsubscribe
 from outreach.models import Mailbox, Message
+from outreach.tracking.links import Tracked
 
 # Headers a DKIM signature must cover; both List-Unsubscribe headers are required by RFC 8058 §4.
 DKIM_HEADERS = [
@@ -31,9 +32,9 @@ DKIM_HEADERS = [
 
 
 def text_with_footer(
-    *, message: Message, mailbox: Mailbox, postal_address: str, unsubscribe_link: str
+    *, message: Message, mailbox: Mailbox, postal_address: str, unsubscribe_link: str, body: str | None = None
 ) -> str:
-    parts = [message.body_text.rstrip()]
+    parts = [(message.body_text if body is None else body).rstrip()]
     if mailbox.signature.strip():
         parts.append("-- \n" + mailbox.signature.strip())
     parts.append(f"{postal_address.strip()}\nUnsubscribe: {unsubscribe_link}")
@@ -41,7 +42,7 @@ def text_with_footer(
 
 
 def html_with_footer(
-    *, message: Message, mailbox: Mailbox, postal_address: str, unsubscribe_link: str
+    *, message: Message, mailbox: Mailbox, postal_address: str, unsubscribe_link: str, body: str | None = None
 ) -> str:
     signature = linebreaks(escape(mailbox.signature.strip())) if mailbox.signature.strip() else ""
     footer = format_html(
@@ -50,7 +51,7 @@ def html_with_footer(
         unsubscribe_link,
     )
     # body_html was rendered by composing with autoescape on; the signature and footer are escaped here.
-    return f"{message.body_html}{signature}{footer}"
+    return f"{message.body_html if body is None else body}{signature}{footer}"
 
 
 def headers_for(*, message: Message, unsubscribe_link: str, unsubscribe_mailto: str) -> dict[str, str]:
@@ -67,14 +68,22 @@ def headers_for(*, message: Message, unsubscribe_link: str, unsubscribe_mailto: 
     return headers
 
 
-def email_build(*, message: Message, mailbox: Mailbox, postal_address: str) -> EmailMultiAlternatives:
-    """The Django email for `message` (used as is by the ESP transports, as bytes by SMTP)."""
+def email_build(
+    *, message: Message, mailbox: Mailbox, postal_address: str, tracked: Tracked | None = None
+) -> EmailMultiAlternatives:
+    """The Django email for `message` (used as is by the ESP transports, as bytes by SMTP). With `tracked`
+    (outreach.tracking.links), its bodies replace the message's and the pixel follows the footer."""
     link = unsubscribe.unsubscribe_url(message=message)
     mailto = unsubscribe.unsubscribe_mailto(message=message)
+    html_body = message.body_html if tracked is None else tracked.html
     email = EmailMultiAlternatives(
         subject=message.subject,
         body=text_with_footer(
-            message=message, mailbox=mailbox, postal_address=postal_address, unsubscribe_link=link
+            message=message,
+            mailbox=mailbox,
+            postal_address=postal_address,
+            unsubscribe_link=link,
+            body=tracked.text if tracked else None,
         ),
         from_email=formataddr((mailbox.from_name, mailbox.from_email))
         if mailbox.from_name
@@ -83,13 +92,15 @@ def email_build(*, message: Message, mailbox: Mailbox, postal_address: str) -> E
         reply_to=[mailbox.reply_to] if mailbox.reply_to else None,
         headers=headers_for(message=message, unsubscribe_link=link, unsubscribe_mailto=mailto),
     )
-    if message.body_html.strip():
-        email.attach_alternative(
-            html_with_footer(
-                message=message, mailbox=mailbox, postal_address=postal_address, unsubscribe_link=link
-            ),
-            "text/html",
+    if html_body.strip():
+        markup = html_with_footer(
+            message=message,
+            mailbox=mailbox,
+            postal_address=postal_address,
+            unsubscribe_link=link,
+            body=html_body,
         )
+        email.attach_alternative(markup + (tracked.pixel if tracked else ""), "text/html")
     return email
 
 
