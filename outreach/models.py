@@ -70,6 +70,9 @@ class Mailbox(OrgOwned):
     esp_api_key = EncryptedTextField(blank=True)
     # Non-secret ESP options, e.g. {"region": "eu-west-1"} (SES), {"sender_domain": "mg.acme.com"} (Mailgun).
     esp_settings = models.JSONField(default=dict, blank=True)
+    # Mailgun's "HTTP webhook signing key" (outreach.inbound.esp verifies inbound and tracking webhooks with it;
+    # empty: the API key, as older Mailgun accounts sign with it). Postmark and SendGrid use basic auth instead.
+    esp_webhook_key = EncryptedTextField(blank=True)
 
     daily_limit = models.PositiveIntegerField(default=50)
     min_interval_seconds = models.PositiveIntegerField(default=60)
