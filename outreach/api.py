@@ -19,6 +19,7 @@ from .schemas import (
     MailboxListOut,
     MailboxOut,
     MailboxPatch,
+    MailboxSyncOut,
     MailboxTestOut,
     MessageDetailOut,
     MessageListOut,
@@ -117,6 +118,34 @@ def mailbox_delete(request: HttpRequest, mailbox_id: int) -> Any:
 def mailbox_test(request: HttpRequest, mailbox_id: int) -> Any:
     checks = mailboxes.mailbox_test(mailbox=get_for_org(Mailbox, pk=mailbox_id))
     return {"ok": all(c.ok for c in checks), "checks": checks}
+
+
+@router.post(
+    "/mailboxes/{mailbox_id}/sync",
+    response={200: MailboxSyncOut, 409: dict, 502: dict},
+    summary="Read the mailbox's IMAP inbox for replies, auto-replies and bounces now",
+)
+def mailbox_sync(request: HttpRequest, mailbox_id: int) -> Any:
+    from .inbound.imap import ImapAuthFailed, ImapUnavailable
+    from .inbound.imap import mailbox_sync as imap_sync
+
+    mailbox = get_for_org(Mailbox, pk=mailbox_id)
+    if not (mailbox.imap_host and mailbox.imap_username):
+        return error(request, 409, "This mailbox has no IMAP settings.", "not_configured")
+    try:
+        result = imap_sync(mailbox=mailbox)
+    except (ImapAuthFailed, ImapUnavailable) as exc:
+        return error(request, 502, str(exc), "imap_error")
+    if result.skipped == "locked":
+        return error(request, 409, "A sync of this mailbox is already running.", "conflict")
+    return {
+        "new_messages": result.new_uids,
+        "downloaded": result.bodies,
+        "stored": result.stored,
+        "reread": result.reread,
+        "seconds": result.seconds,
+        "synced_at": mailbox.imap_synced_at,
+    }
 
 
 # --- messages ------------------------------------------------------------------------------------------------------

@@ -129,6 +129,17 @@ class MailboxTestOut(Schema):
     checks: list[CheckOut]
 
 
+class MailboxSyncOut(Schema):
+    """What one IMAP sync did: new messages seen, how many were downloaded (they may be ours), Replies stored."""
+
+    new_messages: int
+    downloaded: int
+    stored: int
+    reread: bool
+    seconds: float
+    synced_at: dt.datetime | None
+
+
 class MessageOut(Schema):
     id: int
     status: str

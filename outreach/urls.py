@@ -16,6 +16,7 @@ urlpatterns: list = [
     path("settings/mailboxes/new/", views.mailbox_new, name="mailbox_new"),
     path("settings/mailboxes/<int:mailbox_id>/", views.mailbox_detail, name="mailbox_detail"),
     path("settings/mailboxes/<int:mailbox_id>/test/", views.mailbox_test, name="mailbox_test"),
+    path("settings/mailboxes/<int:mailbox_id>/sync/", views.mailbox_sync, name="mailbox_sync"),
     path("settings/mailboxes/<int:mailbox_id>/pause/", views.mailbox_pause, name="mailbox_pause"),
     path("settings/mailboxes/<int:mailbox_id>/resume/", views.mailbox_resume, name="mailbox_resume"),
     path("outbox/", views.outbox, name="outbox"),

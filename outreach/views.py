@@ -75,6 +75,23 @@ def mailbox_test(request: OrgRequest, mailbox_id: int) -> HttpResponse:
 
 @admin_required
 @require_POST
+def mailbox_sync(request: OrgRequest, mailbox_id: int) -> HttpResponse:
+    """The "Sync now" button: read the inbox for replies at once and show what was found (or why it failed)."""
+    from .inbound.imap import ImapAuthFailed, ImapUnavailable
+    from .inbound.imap import mailbox_sync as imap_sync
+
+    mailbox = get_for_org(Mailbox, pk=mailbox_id)
+    result = None
+    if mailbox.imap_host:
+        try:
+            result = imap_sync(mailbox=mailbox)
+        except (ImapAuthFailed, ImapUnavailable):
+            mailbox.refresh_from_db()  # the error is stored on the mailbox and shown by the partial
+    return render(request, "outreach/mailbox_form.html#imap-sync", {"mailbox": mailbox, "sync": result})
+
+
+@admin_required
+@require_POST
 def mailbox_pause(request: OrgRequest, mailbox_id: int) -> HttpResponse:
     mailbox = get_for_org(Mailbox, pk=mailbox_id)
     services.mailbox_pause(mailbox=mailbox, reason=f"Paused by {request.user.email}.")

@@ -16,16 +16,15 @@ FIXTURES = Path(__file__).parent / "fixtures" / "sync"
 
 
 def imap_mailbox(org: Any, server: Dovecot, **extra: Any) -> Mailbox:
-    return MailboxFactory(
-        org=org,
-        from_email="sam@sender.test",
-        imap_host=server.host,
-        imap_port=server.port,
-        imap_security="none",
-        imap_username=server.username,
-        imap_password=server.password,
-        **extra,
-    )
+    values: dict[str, Any] = {
+        "from_email": "sam@sender.test",
+        "imap_host": server.host,
+        "imap_port": server.port,
+        "imap_security": "none",
+        "imap_username": server.username,
+        "imap_password": server.password,
+    }
+    return MailboxFactory(org=org, **{**values, **extra})
 
 
 def sent_message(
