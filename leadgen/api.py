@@ -153,6 +153,7 @@ def _mount() -> None:
     from outreach.inbox.api import router as engagement_router
     from prospects.api import router as prospects_router
     from prospects.compliance.api import router as compliance_router
+    from prospects.crm.api import router as crm_router
     from prospects.discovery.api import router as discovery_router
     from prospects.icps.api import router as icp_router
 
@@ -162,6 +163,7 @@ def _mount() -> None:
         icp_router,
         discovery_router,
         compliance_router,
+        crm_router,
         outreach_router,
         outreach_settings_router,
         engagement_router,

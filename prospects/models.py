@@ -729,3 +729,16 @@ class WebhookMessage(OrgOwned):
 
     def __str__(self) -> str:
         return f"{self.event_type} → {self.endpoint_id}"
+
+
+# CRM sync (the prospects/crm wing) keeps its models in its own module; imported here for the app's migrations.
+from prospects.crm.models import (  # noqa: E402, F401
+    CrmConnection,
+    CrmKind,
+    CrmRecord,
+    CrmSyncLog,
+    OutcomeHook,
+    PushTrigger,
+    SyncDirection,
+    SyncStatus,
+)

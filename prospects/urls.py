@@ -4,6 +4,7 @@ from django.urls import path
 
 from prospects import views
 from prospects.compliance import views as gdpr_views
+from prospects.crm import urls as crm_urls
 from prospects.discovery import views as discovery_views
 from prospects.icps import views as icp_views
 from prospects.imports import views as import_views
@@ -103,4 +104,6 @@ urlpatterns: list = [
     path("icps/<int:icp_id>/edit/", icp_views.icp_edit, name="icp_edit"),
     path("icps/<int:icp_id>/delete/", icp_views.icp_delete_view, name="icp_delete"),
     path("icps/<int:icp_id>/primary/", icp_views.icp_primary, name="icp_primary"),
+    # CRM sync: Settings → Integrations, the prospect page's CRM block, HubSpot and generic outcome hooks.
+    *crm_urls.urlpatterns,
 ]

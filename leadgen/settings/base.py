@@ -249,7 +249,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(_env.integer("OUTREACH_IMAP_POLL_INTERVAL", 60)),
     },
     # CRM sync (prospects.crm): poll each connected CRM for closed deals and disqualified leads; re-queue stuck pushes.
-    "crm-pull": {"task": "prospects.crm.tasks.crm_pull_due", "schedule": float(_env.integer("CRM_POLL_INTERVAL", 900))},
+    "crm-pull": {
+        "task": "prospects.crm.tasks.crm_pull_due",
+        "schedule": float(_env.integer("CRM_POLL_INTERVAL", 900)),
+    },
     # Engagement rollups (analytics.rollups): new events into their days, and today/yesterday recounted hourly.
     "analytics-rollups-advance": {"task": "analytics.tasks.rollups_advance_task", "schedule": 5.0},
     "analytics-rollups-rebuild": {"task": "analytics.tasks.rollups_rebuild_task", "schedule": 3600.0},

@@ -20,3 +20,5 @@ DATABASES["default"]["TEST"] = {"NAME": string("TEST_DATABASE_NAME", "test_leadg
 META_FETCH_RETRY_BACKOFF = 1
 # Outbound webhook retries come after ~1 s instead of ~30 s.
 WEBHOOK_RETRY_BACKOFF = 1
+# CRM push retries come after ~1 s instead of ~30 s.
+CRM_PUSH_RETRY_BACKOFF = 1

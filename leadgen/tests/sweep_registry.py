@@ -203,3 +203,5 @@ def _reply(tenant: Any) -> tuple[Any, str]:
 
 
 register("reply_id", _reply)
+PUBLIC_KWARGS["crm_hook_key"] = "signed HubSpot webhook keys, tested in prospects/tests/crm/test_hooks.py"
+PUBLIC_KWARGS["outcome_hook_key"] = "signed outcome hook keys, tested in prospects/tests/crm/test_hooks.py"

@@ -1,4 +1,5 @@
-"""Routing a prospect that crossed the org's qualification threshold: in-app notifications, Slack, signed webhooks.
+"""Routing a prospect that crossed the org's qualification threshold: in-app notifications, Slack, signed webhooks,
+and a push to the CRMs set to take qualified prospects (prospects.crm).
 
 Delivery lives beside this module: `notifications`, `slack` and `webhooks` (signed with `leadgen.signing`), each
 stored before it is sent and delivered by a task that retries with exponential backoff.
@@ -18,8 +19,11 @@ from django.utils import timezone
 
 from leadgen.tasks import task_send_on_commit
 from leadgen.tenancy import require_org_id
+from prospects.crm.connections import connections_for_trigger
+from prospects.crm.services import crm_push_request
 from prospects.models import (
     Activity,
+    CrmConnection,
     PipelineSettings,
     Prospect,
     WebhookEndpoint,
@@ -66,6 +70,8 @@ class _RouteContext:
     admin_ids: list[int]
     endpoints: list[WebhookEndpoint]
     slack: bool
+    # CRMs that take a prospect when it qualifies (prospects.crm).
+    crm_connections: list[CrmConnection]
 
 
 def _route_context() -> _RouteContext:
@@ -77,6 +83,7 @@ def _route_context() -> _RouteContext:
         admin_ids=admin_user_ids(),
         endpoints=endpoints,
         slack=bool(pipeline_settings and pipeline_settings.slack_webhook_url),
+        crm_connections=connections_for_trigger(),
     )
 
 
@@ -121,13 +128,15 @@ def prospect_route(*, prospect_id: int, context: _RouteContext | None = None) ->
             kind=CROSSED_KIND,
             summary=f"Crossed the qualification threshold with {prospect.score}: "
             f"{len(set(recipients) - {0})} notified, {len(messages)} webhook(s)"
-            + (", Slack" if context.slack else ""),
+            + (", Slack" if context.slack else "")
+            + (", sent to the CRM" if context.crm_connections else ""),
             data={"crossing": key, "score": prospect.score, "webhooks": [m.message_id for m in messages]},
         )
     for message in messages:
         task_send_on_commit("prospects.routing.tasks.webhook_deliver_task", org_id, message.pk)
     if context.slack:
         task_send_on_commit("prospects.routing.tasks.slack_notify_task", org_id, prospect.pk)
+    crm_push_request(prospect_ids=[prospect.pk], reason="qualified", connections=context.crm_connections)
     return True
 
 

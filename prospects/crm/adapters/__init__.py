@@ -1,0 +1,1 @@
+"""CRM adapters behind one small interface (`base.CrmAdapter`): HubSpot and Salesforce."""
