@@ -392,6 +392,11 @@ def enrollment_stop(*, enrollment: Enrollment, reason: str, now: dt.datetime | N
     return bool(stopped)
 
 
+# In the hold text of an enrollment whose message is `unknown` (a crash mid-send): once a person or the ESP's records
+# settle the message as sent, the enrollment goes on by itself (scheduler.advance); "send it again" passes the guard.
+UNKNOWN_HOLD_MARK = "may or may not have reached the recipient"
+
+
 def enrollment_hold(*, enrollment: Enrollment, reason: str, now: dt.datetime | None = None) -> None:
     """Hold an enrollment with a reason a user can act on (it sends nothing until resumed)."""
     now = now or timezone.now()

@@ -24,7 +24,13 @@ from outreach.models import Mailbox, Message, MessageStatus
 from prospects.models import ICP
 from prospects.timezones import is_valid_timezone
 
-from .enrollment import LIVE_STATES, enrollment_reschedule_unstarted, enrollment_stop, enrollment_window
+from .enrollment import (
+    LIVE_STATES,
+    UNKNOWN_HOLD_MARK,
+    enrollment_reschedule_unstarted,
+    enrollment_stop,
+    enrollment_window,
+)
 from .models import (
     AiMode,
     Campaign,
@@ -361,7 +367,7 @@ def enrollment_send_guard(message: Message) -> str | None:
         return "The campaign enrollment no longer exists."
     return (
         _campaign_reason(enrollment)
-        or _enrollment_reason(enrollment, int(match.group(2)))
+        or _enrollment_reason(enrollment, int(match.group(2)), message)
         or _window_hold(enrollment)
     )
 
@@ -375,10 +381,15 @@ def _campaign_reason(enrollment: Enrollment) -> str | None:
     return None
 
 
-def _enrollment_reason(enrollment: Enrollment, step_id: int) -> str | None:
-    if enrollment.state == EnrollmentState.PAUSED:
+def _resent_after_unknown(enrollment: Enrollment, message: Message) -> bool:
+    """The enrollment is held only because this very message was `unknown`, and a person chose to send it again."""
+    return enrollment.current_message_id == message.pk and UNKNOWN_HOLD_MARK in enrollment.hold_reason
+
+
+def _enrollment_reason(enrollment: Enrollment, step_id: int, message: Message) -> str | None:
+    if enrollment.state == EnrollmentState.PAUSED and not _resent_after_unknown(enrollment, message):
         return _hold(f"The prospect is held in this campaign: {enrollment.hold_reason}", 600)
-    if enrollment.state != EnrollmentState.ACTIVE:
+    if enrollment.state not in (EnrollmentState.ACTIVE, EnrollmentState.PAUSED):
         label = StopReason(enrollment.stop_reason).label if enrollment.stop_reason else enrollment.state
         return f"The enrollment has ended ({label})."
     if enrollment.current_step_id != step_id:

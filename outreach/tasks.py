@@ -53,6 +53,14 @@ def messages_dispatch_task() -> int:
     return sum(len(ids) for _, ids in batches)
 
 
+@shared_task(ignore_result=True, time_limit=300, soft_time_limit=240)
+def unknown_reconcile_task() -> dict[str, int]:
+    """Beat: settle `unknown` messages whose ESP can say whether it took them (outreach.sending.reconcile)."""
+    from .sending.reconcile import unknown_reconcile_run
+
+    return unknown_reconcile_run()
+
+
 @worker_process_init.connect
 def _send_path_warm(**_: object) -> None:
     """Each pool process imports the send path, its guards and the URL map (the unsubscribe link) when it starts,

@@ -4,6 +4,7 @@ from django.urls import path
 
 from . import views
 from .compose import views as compose_views
+from .sending import views as sending_views
 from .tracking import views as tracking_views
 
 urlpatterns: list = [
@@ -21,5 +22,6 @@ urlpatterns: list = [
     path("settings/mailboxes/<int:mailbox_id>/resume/", views.mailbox_resume, name="mailbox_resume"),
     path("outbox/", views.outbox, name="outbox"),
     path("outbox/<int:message_id>/", views.message_detail, name="message_detail"),
+    path("outbox/<int:message_id>/settle/", sending_views.message_settle, name="message_settle"),
     path("prospects/<int:prospect_id>/messages/", views.prospect_messages, name="prospect_messages"),
 ]

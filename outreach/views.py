@@ -18,6 +18,7 @@ from . import mailboxes, selectors, services
 from . import unsubscribe as unsubscribing
 from .forms import MailboxForm, OutboxFilter
 from .models import Mailbox, Message
+from .sending.reconcile import LOOKUPS
 
 OUTBOX_PAGE_SIZE = 50
 
@@ -133,7 +134,8 @@ def outbox(request: OrgRequest) -> HttpResponse:
 @member_required
 def message_detail(request: OrgRequest, message_id: int) -> HttpResponse:
     message = get_for_org(Message.objects.select_related("mailbox", "prospect"), pk=message_id)
-    return render(request, "outreach/message_detail.html", {"message": message, "nav": "campaigns"})
+    context = {"message": message, "nav": "campaigns", "can_ask_provider": message.mailbox.esp in LOOKUPS}
+    return render(request, "outreach/message_detail.html", context)
 
 
 @member_required

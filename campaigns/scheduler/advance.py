@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from leadgen.tenancy import org_scope
 from outreach.models import Message, MessageStatus
 
-from ..enrollment import enrollment_hold, enrollment_stop, enrollment_window
+from ..enrollment import UNKNOWN_HOLD_MARK, enrollment_hold, enrollment_stop, enrollment_window
 from ..models import Enrollment, EnrollmentState, Step, StopReason
 from .stops import stop_reason_for
 from .timing import send_time_after
@@ -71,8 +72,8 @@ def enrollment_move_on(*, enrollment: Enrollment, after: dt.datetime, sent: bool
 def _held_text(message: Message, step_number: int) -> str:
     if message.status == MessageStatus.UNKNOWN:
         return (
-            f"Step {step_number} may or may not have reached the recipient (sending was interrupted), so it is not "
-            "sent again. Check the outbox; resuming goes on with the next step."
+            f"Step {step_number} {UNKNOWN_HOLD_MARK} (sending was interrupted), so it is not "
+            "sent again. Settle it in the outbox, or resume to go on with the next step."
         )
     return f"Step {step_number} could not be sent: {message.error or 'the server refused it'}. Resuming skips it."
 
@@ -100,7 +101,15 @@ def advance_run(*, now: dt.datetime | None = None, batch: int = 1000) -> dict[st
     rows = list(
         Enrollment.objects.unscoped()
         .select_related("campaign", "prospect__company", "current_step", "current_message")
-        .filter(state=EnrollmentState.ACTIVE, current_message__status__in=SETTLED)
+        .filter(
+            Q(state=EnrollmentState.ACTIVE, current_message__status__in=SETTLED)
+            # Held on an `unknown` message that was then settled as sent (or sent again): go on.
+            | Q(
+                state=EnrollmentState.PAUSED,
+                current_message__status=MessageStatus.SENT,
+                hold_reason__contains=UNKNOWN_HOLD_MARK,
+            )
+        )
         .order_by("id")[:batch]
     )
     counts: dict[str, int] = {}

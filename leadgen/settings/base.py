@@ -213,6 +213,7 @@ CELERY_TASK_ROUTES = {
     "prospects.scoring.tasks.prospect_enrich_retry_task": {"queue": "enrich"},
     "outreach.tasks.messages_send_task": {"queue": "send"},
     "outreach.tasks.messages_dispatch_task": {"queue": "send"},
+    "outreach.tasks.unknown_reconcile_task": {"queue": "send"},
     # IMAP sync (outreach.inbound) is network I/O to the tenants' servers, beside the other engagement work.
     "outreach.inbound.tasks.mailbox_sync_task": {"queue": "events"},
     "outreach.inbound.tasks.mailboxes_sync_due": {"queue": "events"},
@@ -261,6 +262,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "outreach.tasks.messages_dispatch_task",
         "schedule": float(_env.integer("OUTREACH_DISPATCH_INTERVAL", 5)),
     },
+    # `unknown` messages (a crash mid-send) settled from the ESP's records where it keeps them (Mailgun, Postmark).
+    "outreach-unknown-reconcile": {"task": "outreach.tasks.unknown_reconcile_task", "schedule": 600.0},
     # Tracking hits buffered in Redis become Events (outreach.tracking.writer); also asked for when the buffer grows.
     "tracking-events-flush": {
         "task": "outreach.tracking.tasks.events_flush_task",
