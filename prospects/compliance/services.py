@@ -17,6 +17,7 @@ from django.db.models import Model, Q, QuerySet
 from accounts.models import AuditLog, Organization, User
 from accounts.services import audit_record
 from prospects import normalize
+from prospects.compliance.person_data import person_sections
 from prospects.models import (
     Activity,
     ImportRowError,
@@ -102,6 +103,9 @@ def prospect_export(*, prospect: Prospect, actor: User | None) -> dict[str, Any]
             )
         ],
     }
+    # Emails, tracking events, replies (outreach) and whatever else higher apps registered (person_data).
+    for name, rows in person_sections(prospect).items():
+        document[name] = [_row(row, exclude={"org"}) for row in rows]
     audit_record(org=prospect.org, actor=actor, action="prospect.exported", target=prospect)
     return document
 
@@ -114,7 +118,8 @@ class ErasureReport:
 
 
 def prospect_erase(*, prospect: Prospect, actor: User | None) -> ErasureReport:
-    """Forget a person: the row, notes, timeline, outcomes, raw payloads and failed import rows that mention them.
+    """Forget a person: the row, notes, timeline, outcomes, raw payloads and failed import rows that mention them,
+    and what higher apps registered in `person_data` (their emails, tracking events, replies, unsubscribes).
 
     What remains is a sha256 of their normalised email on the suppression list (so imports and webhooks skip
     them from now on) and an audit entry that names neither their email nor their name.
@@ -132,6 +137,9 @@ def prospect_erase(*, prospect: Prospect, actor: User | None) -> ErasureReport:
             "webhook_deliveries": person_deliveries(prospect=prospect).delete()[0],
             "import_errors": _import_errors(prospect=prospect).delete()[0],
         }
+        # Before the prospect row: its SET_NULL links would otherwise leave the mail bodies behind.
+        for name, rows in person_sections(prospect).items():
+            deleted[name] = rows.delete()[0]
         if email:
             Suppression.objects.filter(kind=SuppressionKind.EMAIL, value=email).delete()
             Suppression.objects.get_or_create(
