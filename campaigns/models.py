@@ -263,3 +263,14 @@ class Enrollment(OrgOwned):
     @property
     def is_held(self) -> bool:
         return self.state == EnrollmentState.PAUSED
+
+
+# The meetings wing keeps its models in its own module; imported here so Django registers them with this app.
+from .meetings.models import (  # noqa: E402, F401
+    BookingProfile,
+    DateOverride,
+    Meeting,
+    MeetingStatus,
+    MeetingType,
+    WeeklyHours,
+)

@@ -21,3 +21,6 @@ def scheduler_tick() -> dict[str, Any]:
     from .scheduler import tick
 
     return tick()
+
+
+from .meetings.tasks import meeting_invitations_task  # noqa: E402, F401  (gathered for autodiscovery)

@@ -49,6 +49,7 @@ class Source(models.TextChoices):
     META = "meta", "Meta Lead Ads"
     GOOGLE = "google", "Google Ads lead form"
     DISCOVERY = "discovery", "Discovery"
+    MEETING = "meeting", "Meeting booked"
 
 
 class LawfulBasis(models.TextChoices):

@@ -27,6 +27,7 @@ from outreach.services import message_create
 from prospects.models import Prospect, Qualification
 
 from ..enrollment import enrollment_hold, enrollment_stop, enrollment_window
+from ..meetings.links import booking_link_for
 from ..models import Campaign, Enrollment, EnrollmentState, Step, Thread, Variant
 from .stops import stop_reason_for
 from .timing import next_in_window
@@ -96,6 +97,13 @@ def render_step(
     context = template_context(
         prospect=prospect, mailbox=enrollment.mailbox, hooks=kept_hooks(prospect, campaign.icp_id)
     )
+    if "booking_link" in variant.body or "booking_link" in variant.subject:
+        context["booking_link"] = booking_link_for(
+            user_id=campaign.owner_id,
+            org_id=campaign.org_id,
+            prospect_id=prospect.pk,
+            send_key=enrollment.send_key(step),
+        )
     subject_template = variant.subject
     if not subject_template.strip() and previous is not None:
         subject_template = ""  # a reply in thread without its own subject reuses the thread's
@@ -106,6 +114,11 @@ def render_step(
     except TemplateRenderError as exc:
         raise Hold(f"The template of {where} cannot be used: {exc}") from None
     missing = [*(subject.missing if subject else []), *body.missing]
+    if "booking_link" in missing:
+        raise Hold(
+            f"{{{{ booking_link }}}} in {where} is empty: the campaign's owner offers no meeting type yet "
+            "(Settings → Meetings), or the campaign has no owner."
+        )
     if missing:
         names = ", ".join(f"{{{{ {m} }}}}" for m in dict.fromkeys(missing))
         raise Hold(

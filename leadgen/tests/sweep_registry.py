@@ -205,3 +205,67 @@ def _reply(tenant: Any) -> tuple[Any, str]:
 register("reply_id", _reply)
 PUBLIC_KWARGS["crm_hook_key"] = "signed HubSpot webhook keys, tested in prospects/tests/crm/test_hooks.py"
 PUBLIC_KWARGS["outcome_hook_key"] = "signed outcome hook keys, tested in prospects/tests/crm/test_hooks.py"
+
+
+def _meeting_profile(tenant: Any) -> Any:
+    """The owner's booking profile (the sweep's control requests are the owner's; these pages are per user)."""
+    from campaigns.meetings.services import profile_ensure
+
+    with tenant.scope():
+        return profile_ensure(org=tenant.org, user=tenant.owner)
+
+
+def _meeting_type(tenant: Any) -> tuple[Any, str]:
+    from campaigns.meetings.models import MeetingType
+
+    profile = _meeting_profile(tenant)
+    meeting_type = MeetingType.objects.unscoped().create(
+        org=tenant.org, profile=profile, name=f"Sweepmeet {tenant.org.slug}", slug=f"sweep-{tenant.org.slug}"
+    )
+    return meeting_type.pk, meeting_type.name
+
+
+def _date_override(tenant: Any) -> tuple[Any, str]:
+    import datetime as dt
+
+    from campaigns.meetings.models import DateOverride
+
+    profile = _meeting_profile(tenant)
+    override = DateOverride.objects.unscoped().create(
+        org=tenant.org, profile=profile, date=dt.date(2031, 1, 2)
+    )
+    return override.pk, f"sweep-override-{override.pk}"
+
+
+def _meeting(tenant: Any) -> tuple[Any, str]:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from campaigns.meetings.models import Meeting, MeetingType
+
+    profile = _meeting_profile(tenant)
+    meeting_type = MeetingType.objects.unscoped().filter(profile=profile).order_by("id").first()
+    starts = timezone.now() + dt.timedelta(days=2, minutes=7 * Meeting.objects.unscoped().count())
+    meeting = Meeting.objects.unscoped().create(
+        org=tenant.org,
+        host=tenant.owner,
+        meeting_type=meeting_type,
+        starts_at=starts,
+        ends_at=starts + dt.timedelta(minutes=5),
+        visitor_name=f"Sweepvisitor {tenant.org.slug}",
+        visitor_email=f"visitor@{tenant.org.slug}.test",
+    )
+    return meeting.pk, meeting.visitor_name
+
+
+register("meeting_type_id", _meeting_type)
+register("date_override_id", _date_override)
+register("meeting_id", _meeting)
+PUBLIC_KWARGS["host_slug"] = (
+    "public booking pages by a host's slug, tested in campaigns/tests/meetings/test_views.py"
+)
+PUBLIC_KWARGS["type_slug"] = PUBLIC_KWARGS["host_slug"]
+PUBLIC_KWARGS["manage_token"] = "signed per-meeting tokens, tested in campaigns/tests/meetings/test_views.py"
+PUBLIC_KWARGS["crm_hook_key"] = "signed HubSpot webhook keys, tested in prospects/tests/crm/test_hooks.py"
+PUBLIC_KWARGS["outcome_hook_key"] = "signed outcome hook keys, tested in prospects/tests/crm/test_hooks.py"
