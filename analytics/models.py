@@ -173,3 +173,19 @@ class RollupCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: events ≤ {self.event_id}, replies ≤ {self.reply_id}"
+
+
+class CampaignTest(OrgOwned):
+    """A campaign's A/B settings: the sends each variant needs before a winner is called, whether the winner is
+    promoted automatically (p < 0.05 at that sample), and the promotion once made."""
+
+    campaign = models.OneToOneField("campaigns.Campaign", on_delete=models.CASCADE, related_name="+")
+    min_sends = models.PositiveIntegerField(default=200)
+    auto_promote = models.BooleanField(default=False)
+    promoted_step = models.PositiveSmallIntegerField(null=True, blank=True)
+    promoted_variant = models.CharField(max_length=40, blank=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    promoted_by = models.CharField(max_length=20, blank=True)  # "you" | "auto"
+
+    def __str__(self) -> str:
+        return f"A/B settings of campaign {self.campaign_id}"

@@ -31,5 +31,9 @@ def rollups_advance_task() -> dict[str, int]:
     ignore_result=True,
 )
 def rollups_rebuild_task() -> int:
-    """Beat, hourly: today and yesterday counted again from events, correcting any drift."""
-    return rollups_rebuild_recent()
+    """Beat, hourly: today and yesterday counted again from events, correcting any drift; then auto-promotion."""
+    from .services import auto_promote_due
+
+    rebuilt = rollups_rebuild_recent()
+    auto_promote_due()
+    return rebuilt

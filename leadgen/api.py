@@ -147,6 +147,7 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def _mount() -> None:
     from accounts.api import router as accounts_router
+    from analytics.api import router as analytics_router
     from campaigns.api import router as campaigns_router
     from outreach.api import router as outreach_router
     from outreach.compose.api import router as outreach_settings_router
@@ -168,6 +169,7 @@ def _mount() -> None:
         outreach_settings_router,
         engagement_router,
         campaigns_router,
+        analytics_router,
     ):
         api.add_router("", router)
 

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import URLPattern, URLResolver, include, path
 
 from accounts.access import member_required
+from analytics import views as analytics_views
 from leadgen import views
 from leadgen.api import api_urls
 
@@ -30,7 +31,7 @@ def _coming(title: str, nav: str):  # type: ignore[no-untyped-def]
 
 api_patterns, api_app, api_namespace = api_urls()
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", analytics_views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics, name="metrics"),
     path("dev/mail/", views.dev_mail, name="dev_mail"),
@@ -40,7 +41,7 @@ urlpatterns = [
     path("", include("prospects.urls")),
     path("", include("outreach.urls")),
     path("", include("campaigns.urls")),
+    path("", include("analytics.urls")),
     path("", include("outreach.inbox.urls")),
-    path("analytics/", _coming("Analytics", "analytics"), name="analytics"),
     path("admin/", admin.site.urls),
 ]

@@ -20,12 +20,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from accounts.access import member_required
 from leadgen import metrics as leadgen_metrics
 from leadgen.clientip import client_ip
 from leadgen.tasks import HEARTBEAT_KEY
 from prospects.models import EnrichmentLog, Qualification
-from prospects.onboarding import onboarding_pending
 
 # Summing a month of enrichment logs and qualifications on every scrape (every 15-30 s) is wasted work.
 SPEND_CACHE_SECONDS = 60
@@ -57,11 +55,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         checks["worker"] = "unknown"
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
-
-
-@member_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard.html", {"nav": "dashboard", "onboarding": onboarding_pending()})
 
 
 def coming(request: HttpRequest, *, title: str, nav: str) -> HttpResponse:
