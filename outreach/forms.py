@@ -6,7 +6,7 @@ from django import forms
 
 from .models import Mailbox, MessageStatus
 
-SECRET_FIELDS = ("smtp_password", "imap_password", "esp_api_key", "dkim_private_key")
+SECRET_FIELDS = ("smtp_password", "imap_password", "esp_api_key", "esp_webhook_key", "dkim_private_key")
 
 
 class MailboxForm(forms.ModelForm):
@@ -33,6 +33,7 @@ class MailboxForm(forms.ModelForm):
             "imap_password",
             "esp",
             "esp_api_key",
+            "esp_webhook_key",
             "daily_limit",
             "min_interval_seconds",
             "jitter_seconds",
@@ -57,6 +58,7 @@ class MailboxForm(forms.ModelForm):
             "imap_password": "IMAP password",
             "esp": "Email service",
             "esp_api_key": "API key",
+            "esp_webhook_key": "Webhook signing key (Mailgun)",
             "min_interval_seconds": "Minimum gap between sends (seconds)",
             "jitter_seconds": "Extra random wait, up to (seconds)",
             "warmup_start": "Warm-up: sends on the first day",
@@ -70,6 +72,7 @@ class MailboxForm(forms.ModelForm):
             "daily_limit": "At most this many sends in any 24 hours.",
             "warmup_start": "0: no warm-up. Otherwise the daily limit grows from this number.",
             "esp_api_key": "For Amazon SES: ACCESS_KEY_ID:SECRET_ACCESS_KEY.",
+            "esp_webhook_key": "Mailgun: Sending → Webhooks → HTTP webhook signing key. Empty: the API key.",
             "dkim_domain": "Empty: the domain of the From address. Email services sign for you.",
         }
         widgets = {
@@ -77,6 +80,7 @@ class MailboxForm(forms.ModelForm):
             "smtp_password": forms.PasswordInput(render_value=False),
             "imap_password": forms.PasswordInput(render_value=False),
             "esp_api_key": forms.PasswordInput(render_value=False),
+            "esp_webhook_key": forms.PasswordInput(render_value=False),
             "dkim_private_key": forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
             "warmup_started_on": forms.DateInput(attrs={"type": "date"}),
         }

@@ -113,6 +113,13 @@ class Mailbox(OrgOwned):
     def is_paused(self) -> bool:
         return self.status == MailboxStatus.PAUSED
 
+    @property
+    def esp_webhook_urls(self) -> dict[str, str]:
+        """Where this mailbox's ESP posts inbound mail and delivery reports (empty for SMTP and unsupported ESPs)."""
+        from .inbound.esp import webhook_urls
+
+        return webhook_urls(self)
+
 
 class MessageStatus(models.TextChoices):
     DRAFT = "draft", "Draft"

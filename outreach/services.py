@@ -200,7 +200,7 @@ def mailbox_create(*, org: Organization, data: dict[str, Any]) -> Mailbox:
 def mailbox_update(*, mailbox: Mailbox, data: dict[str, Any]) -> Mailbox:
     """Apply `data`; a secret given as "" or None keeps the stored one (forms never echo secrets back)."""
     for field, value in _mailbox_data(data).items():
-        if field in {"smtp_password", "imap_password", "esp_api_key"} and not value:
+        if field in {"smtp_password", "imap_password", "esp_api_key", "esp_webhook_key"} and not value:
             continue
         setattr(mailbox, field, value)
     mailbox.updated_at = timezone.now()

@@ -4,6 +4,7 @@ from django.urls import path
 
 from . import views
 from .compose import views as compose_views
+from .inbound import esp
 from .sending import views as sending_views
 from .tracking import views as tracking_views
 
@@ -12,6 +13,8 @@ urlpatterns: list = [
     path("u/<str:unsubscribe_token>/", views.unsubscribe, name="outreach_unsubscribe"),
     path("t/o/<str:tracking_token>.gif", tracking_views.pixel, name="tracking_pixel"),
     path("t/c/<path:tracking_token>", tracking_views.click, name="tracking_click"),
+    # The mailbox's ESP: keyed by an HMAC token naming the mailbox, and signed the way the ESP signs.
+    path("hooks/esp/<str:webhook_token>/<str:hook_kind>/", esp.esp_webhook, name="esp_webhook"),
     path("settings/email-writing/", compose_views.outreach_settings, name="outreach_settings"),
     path("settings/mailboxes/", views.mailbox_list, name="mailbox_list"),
     path("settings/mailboxes/new/", views.mailbox_new, name="mailbox_new"),

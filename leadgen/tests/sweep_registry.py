@@ -160,6 +160,11 @@ PUBLIC_KWARGS["tracking_token"] = (
     "signed open/click tracking tokens, tested in outreach/tests/tracking/test_handlers.py (a token of one "
     "organisation never reaches another's message)"
 )
+PUBLIC_KWARGS["webhook_token"] = (
+    "per-mailbox HMAC tokens of ESP webhooks, signed by the ESP too; tested in "
+    "outreach/tests/inbound/test_esp_webhooks.py (a hook touches only its own mailbox's messages)"
+)
+PUBLIC_KWARGS["hook_kind"] = "inbound | tracking, beside an ESP webhook_token"
 
 
 def _campaign(tenant: Any) -> tuple[Any, str]:
@@ -203,8 +208,6 @@ def _reply(tenant: Any) -> tuple[Any, str]:
 
 
 register("reply_id", _reply)
-PUBLIC_KWARGS["crm_hook_key"] = "signed HubSpot webhook keys, tested in prospects/tests/crm/test_hooks.py"
-PUBLIC_KWARGS["outcome_hook_key"] = "signed outcome hook keys, tested in prospects/tests/crm/test_hooks.py"
 
 
 def _meeting_profile(tenant: Any) -> Any:
