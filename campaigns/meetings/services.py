@@ -27,6 +27,7 @@ from leadgen.tenancy import require_org_id
 from outreach.models import Message
 from prospects.models import Prospect, Source, Stage, WebhookEndpoint, WebhookMessage
 from prospects.routing.notifications import notifications_create
+from prospects.routing.webhooks import EVENT_MEETING_BOOKED
 from prospects.services import activity_record, prospect_change_stage, prospect_upsert
 
 from ..models import Enrollment
@@ -38,7 +39,6 @@ from .tokens import LinkTarget
 
 log = logging.getLogger(__name__)
 
-EVENT_MEETING_BOOKED = "meeting.booked"
 NOTIFICATION_KIND = "meeting_booked"
 KEEP_STAGES = (Stage.WON, Stage.LOST)  # an outcome is not undone by a meeting
 Range = tuple[dt.datetime, dt.datetime]

@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 EVENT_PROSPECT_QUALIFIED = "prospect.qualified"
 # A human reply to a message we sent (outreach.inbound emits it; auto-replies and bounces never do).
 EVENT_REPLY_RECEIVED = "reply.received"
-EVENTS = (EVENT_PROSPECT_QUALIFIED, EVENT_REPLY_RECEIVED)
+# Stored and sent by campaigns' meetings wing (campaigns.meetings.services); listed here so endpoints can subscribe.
+EVENT_MEETING_BOOKED = "meeting.booked"
+EVENTS = (EVENT_PROSPECT_QUALIFIED, EVENT_REPLY_RECEIVED, EVENT_MEETING_BOOKED)
 
 
 class WebhookAttemptFailed(Exception):

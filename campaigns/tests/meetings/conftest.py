@@ -8,6 +8,7 @@ import pytest
 from campaigns.meetings.models import BookingProfile, MeetingType, WeeklyHours
 from campaigns.meetings.services import profile_ensure
 from conftest import Tenant
+from prospects.tests.scoring.test_pipeline import receiver  # noqa: F401  (a local webhook receiver)
 
 
 def open_all_week(profile: BookingProfile) -> None:

@@ -20,6 +20,7 @@ from conftest import Tenant
 from outreach.tests.factories import MailboxFactory, MessageFactory
 from prospects.models import Activity, Notification, Prospect, Source, Stage, WebhookMessage
 from prospects.tests.factories import ProspectFactory, WebhookEndpointFactory
+from prospects.tests.scoring.test_pipeline import Receiver, verify_standard_webhook
 
 from . import ical_lines
 
@@ -224,3 +225,26 @@ def test_a_suppressed_visitor_still_gets_the_meeting_but_no_prospect(
         SuppressionFactory(org=tenant.org, value="ada@engines.test")
         meeting = services.meeting_book(meeting_type=intro, starts_at=_first_slot(intro), visitor=ADA)
         assert meeting.prospect is None and not Prospect.objects.exists()
+
+
+@pytest.mark.django_db
+def test_meeting_booked_webhook_is_offered_signed_and_delivered(
+    tenant: Tenant,
+    intro: MeetingType,
+    receiver: Receiver,
+) -> None:
+    from prospects.routing import webhooks
+
+    assert "meeting.booked" in tenant.admin_client.get("/settings/webhooks/").content.decode()
+    with tenant.scope():
+        endpoint, secret = webhooks.webhook_endpoint_create(
+            org=tenant.org, url=receiver.url("/hook"), events=["meeting.booked"], actor=tenant.admin
+        )
+        meeting = services.meeting_book(meeting_type=intro, starts_at=_first_slot(intro), visitor=ADA)
+        [stored] = WebhookMessage.objects.filter(endpoint=endpoint)
+        webhooks.webhook_message_deliver(message_pk=stored.pk)
+    [post] = receiver.posts("/hook")
+    event = verify_standard_webhook(secret=secret, headers=post.headers, body=post.body)
+    assert event["type"] == "meeting.booked"
+    assert event["data"]["uid"] == meeting.uid and event["data"]["prospect_id"] == meeting.prospect_id
+    assert event["data"]["prospect_url"].endswith(f"/prospects/{meeting.prospect_id}/")
