@@ -21,6 +21,9 @@ class CrmKind(models.TextChoices):
     SALESFORCE = "salesforce", "Salesforce"
 
 
+CRM_LABELS = {**dict(CrmKind.choices), "webhook": "Outcome webhook"}
+
+
 class PushTrigger(models.TextChoices):
     ON_QUALIFY = "on_qualify", "When a prospect qualifies (and by hand)"
     MANUAL = "manual", "Only when someone sends it"
@@ -131,6 +134,10 @@ class CrmSyncLog(OrgOwned):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.status} {self.prospect_id}"
+
+    @property
+    def crm_label(self) -> str:
+        return CRM_LABELS.get(self.crm, self.crm)
 
 
 def _hook_key() -> str:

@@ -207,7 +207,7 @@ def crm_push_one(*, log_id: int) -> PushOutcome | None:
             "pushed_at": timezone.now(),
         },
     )
-    what = "created" if result.created else "updated"
+    what = "new record" if result.created else "updated"
     _finish(
         entry, status=SyncStatus.OK, crm_id=result.contact_id, detail=f"{entry.detail}: {what}".strip(": ")
     )

@@ -106,7 +106,7 @@ def test_a_second_push_updates_the_same_records(tenant: Tenant, fake_crm: FakeCr
     assert second.crm_id == first.crm_id
     assert (len(fake_crm.hs_contacts), len(fake_crm.hs_companies)) == (1, 1)
     assert fake_crm.hs_contacts[first.crm_id]["leadgen_score"] == 91
-    assert "updated" in second.detail and "created" in first.detail
+    assert "updated" in second.detail and "new record" in first.detail
     with tenant.scope():
         assert CrmRecord.objects.count() == 1
     # The second push passed the stored company id: a PATCH, no second search.

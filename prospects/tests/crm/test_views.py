@@ -102,7 +102,7 @@ def test_the_page_shows_both_crms_problems_and_the_hook_in_few_queries(
     assert "Connect Salesforce" in page and "Change the connection and field mapping" in page
     assert "Property values were not valid 4" in page and "Failing Person" in page
     assert "/hooks/hubspot/" in page and "/hooks/outcomes/" in page
-    assert "0 done, <strong>5 failed</strong>" in page
+    assert "none yet, <strong>5 failed</strong>" in page
 
 
 @pytest.mark.django_db
