@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import Organization, User
 from prospects.crm.adapters.base import CrmAdapter, CrmError
 from prospects.crm.adapters.hubspot import HubSpot
-from prospects.crm.adapters.salesforce import Salesforce
+from prospects.crm.adapters.salesforce import Salesforce, token_cache_key
 from prospects.crm.models import CrmConnection, CrmKind, PushTrigger
 
 # Leadgen fields a user can map to a CRM property, in the order the settings page shows them.
@@ -154,6 +155,8 @@ def connection_save(
     connection.push_trigger = push_trigger
     connection.is_active = is_active
     connection.save()
+    # A cached Salesforce session belongs to the old credentials.
+    cache.delete(token_cache_key(str(connection.pk)))
     audit_record(
         org=org,
         actor=actor,

@@ -56,6 +56,11 @@ LEAD_SOQL = (
 )
 
 
+def token_cache_key(connection_key: str) -> str:
+    """Where one connection's session (encrypted) is kept between tasks: one login per half hour, not per push."""
+    return f"crm:salesforce-token:{connection_key}"
+
+
 def soql_datetime(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -139,7 +144,7 @@ class Salesforce:
         self.contact_field = str(options.get("contact_external_id") or "Email__c")
         self.account_field = str(options.get("account_external_id") or "Domain__c")
         self.disqualified_status = str(options.get("disqualified_status") or "Closed - Not Converted")
-        self._cache_key = f"crm:salesforce-token:{cache_key}" if cache_key else ""
+        self._cache_key = token_cache_key(cache_key) if cache_key else ""
         self._session: tuple[str, str] | None = None
         self._client: httpx.Client | None = None
 
@@ -174,7 +179,9 @@ class Salesforce:
         with _guarded_client(self.login_url) as client:
             try:
                 response = client.post("/services/oauth2/token", data=self._token_form())
-            except httpx.HTTPError as exc:
+            except netguard.BlockedURL as exc:
+                raise CrmAuthError(NAME, f"{self.login_url} cannot be used: {exc.reason}") from exc
+            except (httpx.HTTPError, netguard.FetchError) as exc:
                 raise CrmTransientError(NAME, f"could not reach {self.login_url}: {exc}") from exc
         if response.status_code != 200:
             raise _error(response)
@@ -203,7 +210,10 @@ class Salesforce:
             client = self._ensure_session(fresh=attempt == 1)
             try:
                 response = client.request(method, path, json=body)
-            except httpx.HTTPError as exc:
+            except netguard.BlockedURL as exc:
+                # The instance address resolved somewhere we never connect to (checked at connect time).
+                raise CrmAuthError(NAME, f"the instance address cannot be used: {exc.reason}") from exc
+            except (httpx.HTTPError, netguard.FetchError) as exc:
                 raise CrmTransientError(
                     NAME, f"could not reach Salesforce: {exc or type(exc).__name__}"
                 ) from exc

@@ -132,6 +132,19 @@ def test_salesforce_push_is_idempotent_too(tenant: Tenant, fake_crm: FakeCrm) ->
 
 
 @pytest.mark.django_db
+def test_salesforce_logs_in_once_for_many_pushes_and_again_after_new_credentials(
+    tenant: Tenant, fake_crm: FakeCrm
+) -> None:
+    salesforce_connection(tenant.org)
+    for n in range(3):
+        _push_now(tenant, ProspectFactory(org=tenant.org, email=f"p{n}@acme.test").pk)
+    assert len(fake_crm.calls("/services/oauth2/token")) == 1
+    salesforce_connection(tenant.org)  # saved again (new password, say): the cached session is dropped
+    _push_now(tenant, ProspectFactory(org=tenant.org, email="p9@acme.test").pk)
+    assert len(fake_crm.calls("/services/oauth2/token")) == 2
+
+
+@pytest.mark.django_db
 def test_a_rate_limited_push_waits_for_retry(tenant: Tenant, fake_crm: FakeCrm) -> None:
     hubspot_connection(tenant.org)
     prospect = _scored_prospect(tenant)
