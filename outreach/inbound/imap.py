@@ -26,9 +26,10 @@ import imaplib
 import logging
 import re
 import ssl
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -242,3 +243,40 @@ def mailbox_sync(*, mailbox: Mailbox) -> SyncResult:
             cache.delete(key)
         result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+# --- IDLE (RFC 2177) ---------------------------------------------------------------------------------------------
+
+# RFC 2177 asks clients to re-issue IDLE at least every 29 minutes; a shorter slice also bounds how long a stop waits.
+IDLE_SLICE = 60.0
+
+
+def _capabilities(box: BaseMailBox) -> set[str]:
+    """What the server says it can do after login (some servers announce more once authenticated)."""
+    typ, data = box.client.capability()
+    words = data[0].split() if typ == "OK" and data and isinstance(data[0], bytes) else []
+    return {word.decode(errors="replace").upper() for word in words}
+
+
+def mailbox_idle(
+    *, mailbox: Mailbox, on_new: Callable[[], None], stop: threading.Event, slice_seconds: float = IDLE_SLICE
+) -> str:
+    """Hold an IDLE session on the INBOX (read-only) and call `on_new` when the server announces new mail, once
+    at the start to catch up, until `stop` is set. Returns "unsupported" at once when the server has no IDLE (beat's
+    polling covers that mailbox), else "stopped". Connection errors propagate for the runner to back off."""
+    box = imap_open(mailbox)
+    try:
+        if "IDLE" not in _capabilities(box):
+            return "unsupported"
+        box.folder.set(FOLDER, readonly=True)
+        on_new()
+        while not stop.is_set():
+            responses = box.idle.wait(timeout=slice_seconds)
+            if any(b"EXISTS" in line for line in responses):
+                on_new()
+        return "stopped"
+    finally:
+        try:
+            box.logout()
+        except (imaplib.IMAP4.error, OSError):
+            box.client.shutdown()
