@@ -72,7 +72,7 @@ class MailboxForm(forms.ModelForm):
             "daily_limit": "At most this many sends in any 24 hours.",
             "warmup_start": "0: no warm-up. Otherwise the daily limit grows from this number.",
             "esp_api_key": "For Amazon SES: ACCESS_KEY_ID:SECRET_ACCESS_KEY.",
-            "esp_webhook_key": "Mailgun: Sending → Webhooks → HTTP webhook signing key. Empty: the API key.",
+            "esp_webhook_key": "Mailgun only. Empty: the API key.",
             "dkim_domain": "Empty: the domain of the From address. Email services sign for you.",
         }
         widgets = {

@@ -10,11 +10,15 @@ import hmac
 import json
 import logging
 import secrets
+import os
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
+from playwright.sync_api import Page, expect
 from django.utils import timezone
 
 from conftest import Tenant
@@ -24,6 +28,7 @@ from outreach.tests.factories import MailboxFactory, MessageFactory
 from prospects.tests.factories import ProspectFactory
 
 pytestmark = pytest.mark.django_db
+pytest_plugins = ["leadgen.tests.browser"]
 
 MAILGUN_KEY = "whsec-mailgun-0123456789abcdef"
 
@@ -599,3 +604,35 @@ def test_a_mailgun_signing_key_is_saved_and_never_shown(tenant: Tenant) -> None:
     assert response.status_code == 302
     mailbox.refresh_from_db()
     assert (mailbox.esp_webhook_key, mailbox.esp_api_key) == ("whsec-new-key", "mailgun-api-key")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_webhook_addresses_fit_a_1366_screen(
+    live_site: str, new_page: Callable[..., Page], tenant: Tenant
+) -> None:
+    from django.conf import settings as django_settings
+
+    mailbox = esp_mailbox(tenant.org, "postmark")
+    mailbox.name = "Outbound (Postmark, sales.internationale-handelsgesellschaft.example)"
+    mailbox.save()
+    page = new_page(viewport={"width": 1366, "height": 900})
+    session = Client()
+    session.force_login(tenant.owner)
+    cookie = session.cookies[django_settings.SESSION_COOKIE_NAME]
+    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_site}])
+
+    # The live server's first request loads every URLconf and template: slow on a busy machine, not wrong.
+    page.goto(f"{live_site}/settings/mailboxes/{mailbox.pk}/", timeout=90_000)
+
+    tracking = page.locator("#esp-hook-tracking")
+    expect(tracking).to_have_text(webhook_urls(mailbox)["tracking"])
+    expect(page.locator("#esp-hook-inbound")).to_have_text(webhook_urls(mailbox)["inbound"])
+    expect(tracking).to_be_in_viewport()
+    width, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+    assert width <= inner
+    box = tracking.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= inner
+    if os.environ.get("LAYOUT_SCREENSHOTS"):
+        Path(os.environ["LAYOUT_SCREENSHOTS"]).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(os.environ["LAYOUT_SCREENSHOTS"]) / "mailbox_esp_hooks.png"))
