@@ -66,10 +66,14 @@ def funnel(filters: Filters) -> list[FunnelStage]:
     org_id = require_org_id()
     start, end = filters.bounds()
     previous_start, _ = filters.previous.bounds()
+    # A stage counts everyone who reached it or any later one (a reply with no tracked open was still read; a
+    # meeting booked from a form skipped the emails), so each step's conversion stays at or under 100%.
+    conditions = list(_REACHED.values())
+    reached = ["(" + " OR ".join(conditions[index:]) + ")" for index in range(len(conditions))]
     columns = ", ".join(
         f"COUNT(*) FILTER (WHERE p.created_at >= %(start)s AND {cond}), "
         f"COUNT(*) FILTER (WHERE p.created_at < %(start)s AND {cond})"
-        for cond in _REACHED.values()
+        for cond in reached
     )
     icp = " AND p.icp_id = %(icp)s" if filters.icp_id else ""
     sql = (
@@ -356,6 +360,10 @@ def breakdown(by: str, filters: Filters) -> list[Row]:
         qs, key = _rollup(SegmentDaily, filters), _SEGMENT_FIELDS[by]
     values = list(qs.values(key).annotate(**SUMS).order_by(key))
     labels = _labels(by, [v[key] for v in values if v[key]])
+    if by in ("seniority", "department"):  # stored lower-cased so "VP" and "vp" count together
+        labels = {
+            v[key]: v[key].upper() if len(v[key]) <= 3 else v[key].capitalize() for v in values if v[key]
+        }
     rows = [Row(labels.get(v[key]) or (str(v[key]) if v[key] else "Unknown"), v, key=v[key]) for v in values]
     if by == "send_hour":
         return rows

@@ -35,3 +35,8 @@ def divide(total: Any, count: Any) -> Decimal | str:
 def percent2(value: float | None) -> str:
     """0.0031 → 0.31%: spam rates need two decimals to be read against 0.1% and 0.3%."""
     return "" if value is None else f"{value * 100:.2f}%"
+
+
+@register.filter
+def index_of_key(mapping: dict[str, str], key: str) -> str:
+    return mapping.get(key, key)

@@ -17,13 +17,16 @@
   }
 
   function barOptions(labels, names, el) {
-    var bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.6 / names.length, 60] }) : null;
+    // Side by side, never overlapping: the first series left of the tick, the second right of it.
+    function bars(i) {
+      return uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.35, 48], align: i === 0 ? -1 : 1 }) : null;
+    }
     return {
       width: width(el), height: 240,
       scales: { x: { time: false, range: [-0.5, labels.length - 0.5] } },
       axes: [{ values: function (u, ticks) { return ticks.map(function (t) { return labels[t] || ""; }); }, incrs: [1] }, {}],
       series: [{}].concat(names.map(function (name, i) {
-        return series(name, i, { fill: PALETTE[i % PALETTE.length] + "cc", paths: bars, points: { show: false } });
+        return series(name, i, { fill: PALETTE[i % PALETTE.length] + "cc", paths: bars(i), points: { show: false } });
       })),
     };
   }
