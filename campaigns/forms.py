@@ -57,6 +57,9 @@ class CampaignSettingsForm(forms.ModelForm):
             "stop_company",
             "exclusive",
             "review_required",
+            "track_opens",
+            "track_clicks",
+            "first_email_plain",
         ]
         labels = {
             "timezone": "Fallback timezone",
@@ -68,6 +71,9 @@ class CampaignSettingsForm(forms.ModelForm):
             "stop_company": "A reply stops everyone at the same company",
             "exclusive": "Skip prospects active in another campaign",
             "review_required": "Review every email before it is sent",
+            "track_opens": "Count opens (adds an invisible image)",
+            "track_clicks": "Count link clicks",
+            "first_email_plain": "Send the first email as plain text (opens of it are not counted)",
         }
         widgets = {
             "window_start": forms.TimeInput(attrs={"type": "time"}),

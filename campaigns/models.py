@@ -73,8 +73,11 @@ class Campaign(OrgOwned):
     stop_company = models.BooleanField(default=False, help_text="A reply stops everyone at the same company.")
     exclusive = models.BooleanField(default=True, help_text="Skip prospects active in another campaign.")
     review_required = models.BooleanField(default=False)
-    track_opens = models.BooleanField(default=False)
-    track_clicks = models.BooleanField(default=False)
+    # Tracking (outreach.tracking): copied into each message's meta by the dispatcher. "First email as plain
+    # text" sends step 1 without an HTML part (no pixel, so no open is seen); its links are still tracked.
+    track_opens = models.BooleanField(default=True)
+    track_clicks = models.BooleanField(default=True)
+    first_email_plain = models.BooleanField(default=False)
 
     # Entry rules: with auto_enroll, the scheduler pulls matching prospects (the ICP above, tiers, score, ...).
     auto_enroll = models.BooleanField(default=False)

@@ -57,6 +57,9 @@ class CampaignIn(Schema):
     timezone: str = "UTC"
     schedule: ScheduleIn = Field(default_factory=ScheduleIn)
     review_required: bool = False
+    track_opens: bool = True
+    track_clicks: bool = True
+    first_email_plain: bool = False
     stop_on: list[StopRule] = Field(default_factory=lambda: list(DEFAULT_STOP_RULES))
     steps: list[StepIn] = Field(default_factory=list, max_length=20)
 
@@ -70,6 +73,9 @@ class CampaignPatch(Schema):
     timezone: str | None = None
     schedule: ScheduleIn | None = None
     review_required: bool | None = None
+    track_opens: bool | None = None
+    track_clicks: bool | None = None
+    first_email_plain: bool | None = None
     stop_on: list[StopRule] | None = None
     steps: list[StepIn] | None = Field(default=None, max_length=20)
 
@@ -119,6 +125,9 @@ class CampaignOut(Schema):
     timezone: str
     schedule: ScheduleOut
     review_required: bool
+    track_opens: bool
+    track_clicks: bool
+    first_email_plain: bool
     stop_on: list[str]
     steps: list[StepOut]
     created_at: dt.datetime

@@ -66,6 +66,7 @@ CAMPAIGN_FIELDS = (
     "review_required",
     "track_opens",
     "track_clicks",
+    "first_email_plain",
     "auto_enroll",
     "entry_tiers",
     "entry_min_score",

@@ -247,6 +247,15 @@ def _prepare(enrollment: Enrollment, now: dt.datetime) -> str:
     return _create_message(enrollment, step, variant, prepared, previous, now)
 
 
+def _tracking_meta(campaign: Campaign, step: Step) -> dict[str, bool]:
+    """The campaign's tracking switches as the message's own (outreach.tracking.links reads them at send time)."""
+    return {
+        "track_opens": campaign.track_opens,
+        "track_clicks": campaign.track_clicks,
+        "plain": campaign.first_email_plain and step.number == 1,
+    }
+
+
 def _create_message(
     enrollment: Enrollment,
     step: Step,
@@ -273,7 +282,12 @@ def _create_message(
             scheduled_at=send_at,
             origin="campaign",
             campaign_id=campaign.pk,
-            meta={"step": step.number, "variant": variant.name, "enrollment_id": enrollment.pk},
+            meta={
+                "step": step.number,
+                "variant": variant.name,
+                "enrollment_id": enrollment.pk,
+                **_tracking_meta(campaign, step),
+            },
             **_threading(step, previous),
             **prepared.extra,
         )
