@@ -71,6 +71,8 @@ class Campaign(OrgOwned):
         models.CharField(max_length=20, choices=StopRule.choices), default=_default_stop_rules
     )
     stop_company = models.BooleanField(default=False, help_text="A reply stops everyone at the same company.")
+    # An out-of-office reply without a return date pauses the enrollment this many days (scheduler/pauses.py).
+    ooo_pause_days = models.PositiveSmallIntegerField(default=7)
     exclusive = models.BooleanField(default=True, help_text="Skip prospects active in another campaign.")
     review_required = models.BooleanField(default=False)
     # Tracking (outreach.tracking): copied into each message's meta by the dispatcher. "First email as plain
@@ -226,6 +228,10 @@ class Enrollment(OrgOwned):
     # The campaign-timezone date the first step is scheduled on (what the daily cap of new prospects counts).
     starts_on = models.DateField(null=True, blank=True)
     steps_sent = models.PositiveSmallIntegerField(default=0)
+    # Out of office (scheduler/pauses.py): nothing is sent before `paused_until`; `replies_seen_id` is the highest
+    # auto-reply id applied, so each one pauses once.
+    paused_until = models.DateTimeField(null=True, blank=True)
+    replies_seen_id = models.BigIntegerField(default=0)
     last_sent_at = models.DateTimeField(null=True, blank=True)
     # A scheduler run's claim; an expired lease (a crashed run) lets the next run take the row again.
     claimed_until = models.DateTimeField(null=True, blank=True)

@@ -1,16 +1,20 @@
 """Stop rules: what ends an enrollment, checked by the pull (every tick) and again right before each send.
 
-Data comes from below, pulled, never pushed up: the prospect's stage (a reply or a booked meeting moves it, today by
-hand or through the API, with the engagement issue from the inbox), do-not-contact, the suppression list,
-outreach's `Unsubscribe` rows, and the email status (a hard bounce marks it invalid). `engagement_stop_reason` is
-where the engagement issue's events (reply, bounce, click) plug in.
+Data comes from below, pulled, never pushed up: the prospect's stage (a reply or a booked meeting moves it),
+do-not-contact, the suppression list, outreach's `Unsubscribe` rows, the email status (a hard bounce marks it
+invalid), and outreach's engagement rows since the enrollment began (`engagement_stop_reason`): a human reply, a
+reply asking to be taken off the list, a hard bounce, a human click when the campaign stops on clicks. Bot and
+machine clicks (`Event.is_bot`) never stop anything: security scanners click every link of every mail.
+
+Auto-replies never stop anything: `pauses.py` moves the next send to after the person's return instead.
 """
 
 from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import Combinable
 
-from outreach.models import Unsubscribe
+from outreach.models import Event, EventKind, Reply, ReplyIntent, ReplyKind, Unsubscribe
 from prospects.models import Prospect, Stage, Suppression, SuppressionKind
 
 from ..models import Enrollment, EnrollmentState, StopReason, StopRule
@@ -41,10 +45,58 @@ def _company_replied(enrollment: Enrollment) -> bool:
     )
 
 
+def _replies(enrollment: Enrollment) -> QuerySet[Reply]:
+    return Reply.objects.unscoped().filter(org_id=enrollment.org_id, prospect_id=enrollment.prospect_id)
+
+
 def engagement_stop_reason(enrollment: Enrollment) -> str:
-    """Hook for the engagement issue: a reply, bounce or (when the campaign stops on it) click recorded as an
-    outreach Event for this prospect since `enrollment.enrolled_at`. Until that model exists there is none."""
+    """A stop from outreach's Reply and Event rows since `enrollment.enrolled_at`, or "" (two to four queries).
+
+    An unsubscribe request by reply counts whenever it came, whatever the rules (the law, like Unsubscribe rows);
+    a reply, a hard bounce, a colleague's reply and a human click count from the enrollment's start on, by the
+    campaign's rules."""
+    campaign, since = enrollment.campaign, enrollment.enrolled_at
+    rules = set(campaign.stop_on)
+    found = list(
+        _replies(enrollment)
+        .filter(
+            Q(kind=ReplyKind.REPLY, intent=ReplyIntent.UNSUBSCRIBE)
+            | Q(kind=ReplyKind.REPLY, received_at__gte=since)
+            | Q(kind=ReplyKind.BOUNCE, bounce_hard=True, received_at__gte=since)
+        )
+        .values_list("kind", "intent")[:20]
+    )
+    if any(intent == ReplyIntent.UNSUBSCRIBE for kind, intent in found if kind == ReplyKind.REPLY):
+        return StopReason.UNSUBSCRIBED
+    if StopRule.REPLY in rules and any(kind == ReplyKind.REPLY for kind, _ in found):
+        return StopReason.REPLIED
+    if StopRule.BOUNCE in rules and any(kind == ReplyKind.BOUNCE for kind, _ in found):
+        return StopReason.BOUNCED
+    company_id = enrollment.prospect.company_id
+    if campaign.stop_company and StopRule.REPLY in rules and company_id:
+        colleague = Reply.objects.unscoped().filter(
+            org_id=enrollment.org_id,
+            prospect__company_id=company_id,
+            kind=ReplyKind.REPLY,
+            received_at__gte=since,
+        )
+        if colleague.exclude(prospect_id=enrollment.prospect_id).exists():
+            return StopReason.COMPANY_REPLIED
+    if StopRule.CLICK in rules and _human_clicks(enrollment).exists():
+        return StopReason.CLICKED
     return ""
+
+
+def _human_clicks(enrollment: Enrollment) -> QuerySet[Event]:
+    """Clicks by a person (never a scanner's) on this campaign's mail since the enrollment began."""
+    return Event.objects.unscoped().filter(
+        org_id=enrollment.org_id,
+        prospect_id=enrollment.prospect_id,
+        campaign_id=enrollment.campaign_id,
+        kind=EventKind.CLICKED,
+        is_bot=False,
+        at__gte=enrollment.enrolled_at,
+    )
 
 
 def stop_reason_for(enrollment: Enrollment) -> str:
@@ -69,6 +121,37 @@ def stop_reason_for(enrollment: Enrollment) -> str:
     return engagement_stop_reason(enrollment)
 
 
+def _engagement_candidates() -> Combinable:
+    """Enrollments whose engagement rows may stop them (as SQL: each is checked again one by one)."""
+    replies = Reply.objects.unscoped().filter(org_id=OuterRef("org_id"), prospect_id=OuterRef("prospect_id"))
+    since = Q(received_at__gte=OuterRef("enrolled_at"))
+    human_click = Event.objects.unscoped().filter(
+        org_id=OuterRef("org_id"),
+        prospect_id=OuterRef("prospect_id"),
+        campaign_id=OuterRef("campaign_id"),
+        kind=EventKind.CLICKED,
+        is_bot=False,
+        at__gte=OuterRef("enrolled_at"),
+    )
+    colleague = Reply.objects.unscoped().filter(
+        since,
+        org_id=OuterRef("org_id"),
+        prospect__company_id=OuterRef("prospect__company_id"),
+        kind=ReplyKind.REPLY,
+    )
+    return (
+        Exists(replies.filter(kind=ReplyKind.REPLY, intent=ReplyIntent.UNSUBSCRIBE))
+        | Q(campaign__stop_on__contains=[StopRule.REPLY])
+        & Exists(replies.filter(since, kind=ReplyKind.REPLY))
+        | Q(campaign__stop_on__contains=[StopRule.BOUNCE])
+        & Exists(replies.filter(since, kind=ReplyKind.BOUNCE, bounce_hard=True))
+        | Q(campaign__stop_on__contains=[StopRule.CLICK]) & Exists(human_click)
+        | Q(campaign__stop_company=True, campaign__stop_on__contains=[StopRule.REPLY])
+        & Q(prospect__company_id__isnull=False)
+        & Exists(colleague)
+    )
+
+
 def stop_candidates() -> QuerySet[Enrollment]:
     """Live enrollments, across every org, that some stop rule may end (each is checked again one by one)."""
     unsubscribed = Unsubscribe.objects.unscoped().filter(
@@ -89,6 +172,7 @@ def stop_candidates() -> QuerySet[Enrollment]:
         | Q(campaign__stop_on__contains=[StopRule.BOUNCE], prospect__email_status="invalid")
         | Q(campaign__stop_company=True, campaign__stop_on__contains=[StopRule.REPLY])
         & Q(prospect__company_id__isnull=False)
-        & Exists(colleague_replied),
+        & Exists(colleague_replied)
+        | _engagement_candidates(),
         state__in=LIVE_STATES,
     )
