@@ -338,3 +338,26 @@ def test_a_success_dsn_is_automatic_not_a_bounce() -> None:
 
     assert result.kind == "auto_reply"
     assert "delivered" in result.reason
+
+
+def test_qmail_text_bounce_goes_through_flufl_bounce_for_the_recipient() -> None:
+    result = classify(load("bounce_qmail.eml"))
+
+    assert result.kind == "bounce"
+    assert result.reason.startswith("Failure notice from the mail system")
+    assert result.bounced_email == "peter.gibbons@initech-example.com"
+    assert (result.bounce_status, result.bounce_hard) == ("5.1.1", True)
+    assert result.original_message_id == "<20261202102039.a2b3c4d5@leadgen-demo.com>"
+
+
+def test_an_html_only_out_of_office_still_gives_its_return_date() -> None:
+    message = load("ooo_outlook_en.eml")
+    message.set_content(
+        "<html><body><p>Thank you for your message.</p><p>I am out of the office and will be back on "
+        "<b>Monday&nbsp;11&nbsp;January</b>.</p></body></html>",
+        subtype="html",
+    )
+
+    result = classify(message)
+
+    assert (result.kind, result.return_date) == ("auto_reply", datetime.date(2027, 1, 11))

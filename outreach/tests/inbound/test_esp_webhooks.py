@@ -9,8 +9,8 @@ import hashlib
 import hmac
 import json
 import logging
-import secrets
 import os
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from playwright.sync_api import Page, expect
 from django.utils import timezone
+from playwright.sync_api import Page, expect
 
 from conftest import Tenant
 from outreach.inbound.esp import BASIC_AUTH_USER, webhook_password, webhook_token, webhook_urls
@@ -491,6 +491,37 @@ def test_sendgrid_batch_of_delivered_and_bounce(tenant: Tenant, client: Client) 
     assert [e.external_id for e in events(ok)] == ["sendgrid:sg-delivered-0001"]
     (bounce,) = events(gone, "bounced")
     assert (bounce.meta["hard"], bounce.meta["status"]) == (True, "5.0.0")
+
+
+def test_sendgrid_inbound_parse_raw_is_ingested(tenant: Tenant, client: Client) -> None:
+    mailbox = esp_mailbox(tenant.org, "sendgrid")
+    message = sent(mailbox, email="klaus@beispiel-gmbh.de", provider_id="sg-anymail-1")
+    raw = (
+        "From: Klaus Meier <klaus@beispiel-gmbh.de>\r\nTo: sam@leadgen-demo.com\r\n"
+        f"Subject: AW: {message.subject}\r\nDate: Wed, 2 Dec 2026 11:00:00 +0100\r\n"
+        "Message-ID: <AM0PR01MB1234@beispiel-gmbh.de>\r\n"
+        f"In-Reply-To: {message.message_id}\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: text/plain; charset="utf-8"\r\n\r\n'
+        "Bitte aus dem Verteiler austragen.\r\n"
+    )
+    fields = {  # SendGrid Inbound Parse with "POST the raw, full MIME message"
+        "email": raw,
+        "to": "sam@leadgen-demo.com",
+        "from": "Klaus Meier <klaus@beispiel-gmbh.de>",
+        "subject": f"AW: {message.subject}",
+        "sender_ip": "198.51.100.25",
+        "envelope": json.dumps({"to": ["sam@leadgen-demo.com"], "from": "klaus@beispiel-gmbh.de"}),
+        "charsets": json.dumps({"to": "UTF-8", "subject": "UTF-8", "from": "UTF-8"}),
+        "spam_score": "0.1",
+        "SPF": "pass",
+    }
+
+    refused = client.post(hook(mailbox, "inbound"), data=fields)
+    response = client.post(hook(mailbox, "inbound"), data=fields, **basic_auth(mailbox))
+
+    assert (refused.status_code, response.status_code) == (403, 200)
+    reply = Reply.objects.unscoped().get(org=tenant.org)
+    assert (reply.message_id, reply.source, reply.intent) == (message.pk, "esp", "unsubscribe")
 
 
 # --- tenancy and the URLs ---------------------------------------------------------------------------------------
