@@ -27,6 +27,7 @@ import itertools
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -98,6 +99,8 @@ class FakeCrm:
         self.sf_cursors: dict[str, list[dict[str, Any]]] = {}
         self.sf_external_fields = {"Contact": {"Email__c"}, "Account": {"Domain__c"}}
         self.sf_jwt_public_keys: list[Any] = []
+        # Seconds each answer waits, to stand in for a real CRM's round trip (the bench sets it).
+        self.latency = 0.0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.fake = self  # type: ignore[attr-defined]
@@ -233,6 +236,8 @@ class FakeCrm:
     # -- dispatch --------------------------------------------------------------------------------------------------
 
     def answer(self, request: Request) -> Canned:
+        if self.latency:
+            time.sleep(self.latency)
         with self._lock:
             for index, (path, canned) in enumerate(self._queued):
                 if request.path.startswith(path):
@@ -429,6 +434,8 @@ class _Salesforce:
         except ValueError:
             return False
         if data.get("iss") != SF_CLIENT_ID or data.get("sub") != SF_USERNAME:
+            return False
+        if data.get("aud") not in ("https://login.salesforce.com", "https://test.salesforce.com"):
             return False
         if int(data.get("exp", 0)) < datetime.now(tz=UTC).timestamp():
             return False

@@ -163,7 +163,7 @@ class Salesforce:
             assertion = jwt_assertion(
                 client_id=creds["client_id"],
                 username=username,
-                audience=self.login_url,
+                audience=self._jwt_audience(),
                 private_key_pem=creds.get("private_key", ""),
             )
             return {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
@@ -174,6 +174,14 @@ class Salesforce:
             "username": username,
             "password": creds.get("password", "") + creds.get("security_token", ""),
         }
+
+    def _jwt_audience(self) -> str:
+        """Salesforce wants the authorization server as `aud`: test.salesforce.com for sandboxes, otherwise
+        login.salesforce.com, also when the token is asked of a My Domain host."""
+        host = urlsplit(self.login_url).hostname or ""
+        if host == "test.salesforce.com" or ".sandbox." in host:
+            return "https://test.salesforce.com"
+        return "https://login.salesforce.com"
 
     def _login(self) -> tuple[str, str]:
         with _guarded_client(self.login_url) as client:
