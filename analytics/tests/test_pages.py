@@ -201,8 +201,22 @@ def test_dashboard_funnel_and_attention(
 
 
 @pytest.mark.django_db
-def test_other_pages_render_with_their_numbers(tenant: Tenant, campaign: Any) -> None:
-    heat = tenant.owner_client.get("/analytics/heatmap/?industry=Software").content.decode()
+def test_other_pages_render_with_their_numbers(
+    tenant: Tenant, campaign: Any, django_assert_max_num_queries: Any
+) -> None:
+    # Each page: login, membership, session (5 with the org switcher's list) and at most five of its own.
+    for url in (
+        "/analytics/?by=icp",
+        "/analytics/?by=mailbox",
+        "/analytics/deliverability/",
+        "/analytics/score/",
+    ):
+        with django_assert_max_num_queries(10):
+            assert tenant.owner_client.get(url).status_code == 200
+    with django_assert_max_num_queries(12):
+        assert tenant.owner_client.get("/analytics/cost/").status_code == 200
+    with django_assert_max_num_queries(10):
+        heat = tenant.owner_client.get("/analytics/heatmap/?industry=Software").content.decode()
     # 10:00 UTC yesterday is 11:00 in Berlin (CET): all twenty sends sit in that hour.
     weekday = (TODAY.astimezone(dt.UTC) + dt.timedelta(hours=1)).weekday()
     cells = re.findall(r'data-sent="(\d+)" data-replied="(\d+)"', heat)
