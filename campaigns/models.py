@@ -232,6 +232,8 @@ class Enrollment(OrgOwned):
     # auto-reply id applied, so each one pauses once.
     paused_until = models.DateTimeField(null=True, blank=True)
     replies_seen_id = models.BigIntegerField(default=0)
+    # A soft bounce sends the step again later under a new send key (`…:retry:<n>`); back to 0 on the next step.
+    step_retries = models.PositiveSmallIntegerField(default=0)
     last_sent_at = models.DateTimeField(null=True, blank=True)
     # A scheduler run's claim; an expired lease (a crashed run) lets the next run take the row again.
     claimed_until = models.DateTimeField(null=True, blank=True)
@@ -267,7 +269,8 @@ class Enrollment(OrgOwned):
         return f"{self.prospect_id} in {self.campaign_id}"
 
     def send_key(self, step: Step) -> str:
-        return f"enrollment:{self.pk}:step:{step.pk}"
+        key = f"enrollment:{self.pk}:step:{step.pk}"
+        return f"{key}:retry:{self.step_retries}" if self.step_retries else key
 
     @property
     def is_held(self) -> bool:

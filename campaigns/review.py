@@ -17,7 +17,7 @@ from .scheduler.timing import next_in_window
 if TYPE_CHECKING:
     from accounts.models import User
 
-_SEND_KEY = re.compile(r"^enrollment:(\d+):step:\d+$")
+_SEND_KEY = re.compile(r"^enrollment:(\d+):step:\d+(?::retry:\d+)?$")
 
 
 def review_approve(*, message: Message, actor: User | None) -> Message:

@@ -343,7 +343,8 @@ def campaign_delete(*, campaign: Campaign) -> None:
 
 # --- the send guard (outreach calls it right before every send) ---------------------------------------------------
 
-_SEND_KEY = re.compile(r"^enrollment:(\d+):step:(\d+)$")
+# `:retry:<n>`: the step sent again after a soft bounce (scheduler/pauses.py).
+_SEND_KEY = re.compile(r"^enrollment:(\d+):step:(\d+)(?::retry:\d+)?$")
 
 
 def _hold(reason: str, retry_after: int) -> SendHold:

@@ -37,7 +37,12 @@ def enrollment_move_on(*, enrollment: Enrollment, after: dt.datetime, sent: bool
     """Leave the current step (sent or given up) for the next one, or finish."""
     step = enrollment.current_step
     following = _next_step(step) if step else None
-    changes: dict[str, object] = {"current_message": None, "hold_reason": "", "updated_at": now}
+    changes: dict[str, object] = {
+        "current_message": None,
+        "hold_reason": "",
+        "step_retries": 0,
+        "updated_at": now,
+    }
     if sent:
         changes |= {"steps_sent": enrollment.steps_sent + 1, "last_sent_at": after}
     if following is None:

@@ -217,3 +217,30 @@ def test_out_of_office_without_a_date_pauses_the_campaigns_days_and_holds_a_made
     assert "Out of office" in queued.hold_reason
     assert _send_due(tenant) == []  # not due: the engine claims only what is due
     assert peer.received == []
+
+
+def test_a_soft_bounce_sends_the_step_again_a_day_later_once(tenant: Tenant, peer: SmtpPeer) -> None:
+    enrollment, first = _first_step_sent(tenant, peer)
+    step_one = first.send_key.rsplit(":", 1)[1]
+    assert enrollment.current_step.order == 1 and enrollment.steps_sent == 1
+    bounced_at = timezone.now()
+    ReplyFactory(
+        message=first, kind=ReplyKind.BOUNCE, bounce_status="4.2.2", bounce_hard=False, received_at=bounced_at
+    )
+    assert stops_run() == 0
+    assert pauses_run() == 1 and pauses_run() == 0
+    enrollment.refresh_from_db()
+    assert enrollment.state == EnrollmentState.ACTIVE and str(enrollment.current_step_id) == step_one
+    assert enrollment.step_retries == 1 and enrollment.steps_sent == 0
+    assert enrollment.next_send_at >= bounced_at + dt.timedelta(hours=24)
+    assert dispatch_run(now=enrollment.next_send_at - dt.timedelta(hours=2))["claimed"] == 0
+    assert dispatch_run(now=enrollment.next_send_at)["created"] == 1
+    with tenant.scope():
+        retry = Message.objects.exclude(pk=first.pk).get()
+    assert retry.send_key == f"{first.send_key}:retry:1" and retry.subject == first.subject
+    Message.objects.unscoped().filter(pk=retry.pk).update(scheduled_at=timezone.now())
+    assert _send_due(tenant) == ["sent"]  # the send guard knows the retry's key
+    advance_run()
+    enrollment.refresh_from_db()
+    assert enrollment.current_step.order == 1 and enrollment.step_retries == 0 and enrollment.steps_sent == 1
+    assert [r.rcpt_tos for r in peer.received] == [[first.to_email], [first.to_email]]
