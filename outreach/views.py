@@ -19,6 +19,7 @@ from . import unsubscribe as unsubscribing
 from .forms import MailboxForm, OutboxFilter
 from .models import Mailbox, Message
 from .sending.reconcile import LOOKUPS
+from .tracking.selectors import message_history
 
 OUTBOX_PAGE_SIZE = 50
 
@@ -134,7 +135,13 @@ def outbox(request: OrgRequest) -> HttpResponse:
 @member_required
 def message_detail(request: OrgRequest, message_id: int) -> HttpResponse:
     message = get_for_org(Message.objects.select_related("mailbox", "prospect"), pk=message_id)
-    context = {"message": message, "nav": "campaigns", "can_ask_provider": message.mailbox.esp in LOOKUPS}
+    history = message_history(message=message)
+    context = {
+        "message": message,
+        "history": history,
+        "nav": "campaigns",
+        "can_ask_provider": message.mailbox.esp in LOOKUPS,
+    }
     return render(request, "outreach/message_detail.html", context)
 
 

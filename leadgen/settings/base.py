@@ -66,6 +66,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "leadgen.urls"
 WSGI_APPLICATION = "leadgen.wsgi.application"
+# Wrapped around the WSGI application by leadgen/wsgi.py (gunicorn), innermost first.
+WSGI_WRAPPERS: list[str] = ["outreach.tracking.wsgi.TrackingFastPath"]
 
 TEMPLATES = [
     {

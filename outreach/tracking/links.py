@@ -26,11 +26,14 @@ from django.utils.html import escape, linebreaks
 
 from outreach.models import Message, OutreachSettings
 
+from . import buffer
 from .tokens import token_make
 
 TEXT_URL = re.compile(r"https?://[^\s<>\"'\[\]{}|\\^`]+", re.I)
 HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.I | re.S)
 TRAILING = ".,;:!?)"
+# Mail is read and clicked for months; an evicted entry is read again from the message.
+LINKS_CACHE_SECONDS = 60 * 24 * 3600
 
 
 @dataclass
@@ -146,20 +149,48 @@ def pixel_tag(*, base: str, message: Message) -> str:
 
 
 def message_prepare(*, message: Message) -> Tracked | None:
-    """`message_tracked`, with the links stored on the message (committed) before the mail is built and sent."""
+    """`message_tracked`, with the links stored on the message (committed) and cached before the mail is built
+    and sent."""
     tracked = message_tracked(message=message)
-    if tracked is not None and tracked.links and (message.meta or {}).get("links") != tracked.links:
-        message.meta = {**(message.meta or {}), "links": tracked.links}
-        Message.objects.unscoped().filter(pk=message.pk).update(meta=message.meta)
+    if tracked is not None and tracked.links:
+        if (message.meta or {}).get("links") != tracked.links:
+            message.meta = {**(message.meta or {}), "links": tracked.links}
+            Message.objects.unscoped().filter(pk=message.pk).update(meta=message.meta)
+        links_cache(org_id=message.org_id, message_id=message.pk, links=tracked.links)
     return tracked
 
 
+def _cache_key(org_id: int, message_id: int) -> str:
+    return buffer.key(f"tracking:links:{org_id}:{message_id}")
+
+
+def links_cache(*, org_id: int, message_id: int, links: list[str]) -> None:
+    """The message's links in a Redis hash, so a click is answered without the database (the row stays the
+    source: a cache miss reads it)."""
+    client = buffer.redis_client()
+    pipe = client.pipeline(transaction=False)
+    pipe.hset(_cache_key(org_id, message_id), mapping={str(i): url for i, url in enumerate(links)})
+    pipe.expire(_cache_key(org_id, message_id), LINKS_CACHE_SECONDS)
+    pipe.execute()
+
+
+def _usable(value: object) -> str | None:
+    return value if isinstance(value, str) and value.startswith(("http://", "https://")) else None
+
+
 def link_url(*, org_id: int, message_id: int, link_index: int) -> str | None:
-    """The URL stored at send time for this link: one read by primary key, only the one JSON element."""
-    value = (
+    """The URL stored at send time for this link: from the cache, else one read by primary key of the one JSON
+    element (and the cache filled again)."""
+    cached = buffer.redis_client().hget(_cache_key(org_id, message_id), str(int(link_index)))
+    if cached is not None:
+        return _usable(cached.decode() if isinstance(cached, bytes) else cached)
+    row = (
         Message.objects.unscoped()
         .filter(pk=message_id, org_id=org_id)
-        .values_list(f"meta__links__{int(link_index)}", flat=True)
+        .values_list("meta__links", flat=True)
         .first()
     )
-    return value if isinstance(value, str) and value.startswith(("http://", "https://")) else None
+    stored = row if isinstance(row, list) else []
+    if stored:
+        links_cache(org_id=org_id, message_id=message_id, links=[str(u) for u in stored])
+    return _usable(stored[link_index]) if 0 <= link_index < len(stored) else None

@@ -2,7 +2,8 @@
 
 An unknown or tampered token still gets the GIF (a pixel must never show as a broken image) or a neutral page
 (never a redirect: the redirect goes only to a URL stored at send time, so no one can use us as an open
-redirect).
+redirect). The same work is done by `outreach.tracking.wsgi` in front of Django under gunicorn (the fast path);
+these views answer wherever that is not installed (runserver, the test client).
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any, cast
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -36,8 +40,9 @@ BOT_HEADERS = {
 }
 
 
-def _hit(request: HttpRequest, target: TrackingTarget) -> dict[str, object]:
-    meta = request.META
+def hit_make(meta: Mapping[str, Any], target: TrackingTarget) -> dict[str, object]:
+    """The buffered hit from a WSGI environ / request.META: a fresh id, the /24 or /48, the agent, the method."""
+    address = client_ip(cast(HttpRequest, SimpleNamespace(META=meta)))
     return {
         "id": uuid.uuid4().hex,
         "k": target.kind,
@@ -45,19 +50,34 @@ def _hit(request: HttpRequest, target: TrackingTarget) -> dict[str, object]:
         "msg": target.message_id,
         "link": target.link_index,
         "at": time.time(),
-        "ip": networks.ip_truncate(client_ip(request)),
-        "ua": meta.get("HTTP_USER_AGENT", "")[:512],
-        "m": request.method,
-        "h": {name: meta[header][:200] for name, header in BOT_HEADERS.items() if meta.get(header)},
+        "ip": networks.ip_truncate(address),
+        "ua": str(meta.get("HTTP_USER_AGENT", ""))[:512],
+        "m": meta.get("REQUEST_METHOD", "GET"),
+        "h": {name: str(meta[header])[:200] for name, header in BOT_HEADERS.items() if meta.get(header)},
     }
+
+
+def open_record(token: str, meta: Mapping[str, Any]) -> None:
+    target = token_read(token, kind="o")
+    if target is not None:
+        buffer.hit_append(hit_make(meta, target))
+
+
+def click_record(token: str, meta: Mapping[str, Any]) -> str | None:
+    """The URL stored for this click token (after buffering the hit), or None for a bad token or unknown link."""
+    target = token_read(token, kind="c")
+    if target is None or target.link_index is None:
+        return None
+    url = links.link_url(org_id=target.org_id, message_id=target.message_id, link_index=target.link_index)
+    if url is not None:
+        buffer.hit_append(hit_make(meta, target))
+    return url
 
 
 @login_not_required
 @require_http_methods(["GET", "HEAD"])
 def pixel(request: HttpRequest, tracking_token: str) -> HttpResponse:
-    target = token_read(tracking_token, kind="o")
-    if target is not None:
-        buffer.hit_append(_hit(request, target))
+    open_record(tracking_token, request.META)
     response = HttpResponse(GIF, content_type="image/gif", headers=NO_CACHE)
     response["Content-Length"] = str(len(GIF))
     return response
@@ -66,14 +86,10 @@ def pixel(request: HttpRequest, tracking_token: str) -> HttpResponse:
 @login_not_required
 @require_http_methods(["GET", "HEAD"])
 def click(request: HttpRequest, tracking_token: str) -> HttpResponse:
-    target = token_read(tracking_token, kind="c")
-    url = None
-    if target is not None and target.link_index is not None:
-        url = links.link_url(org_id=target.org_id, message_id=target.message_id, link_index=target.link_index)
-    if target is None or url is None:
+    url = click_record(tracking_token, request.META)
+    if url is None:
         response = render(request, "outreach/tracking_unknown.html")
         for name, value in NO_CACHE.items():
             response[name] = value
         return response
-    buffer.hit_append(_hit(request, target))
     return HttpResponseRedirect(url, headers=NO_CACHE)
