@@ -41,7 +41,7 @@ from ..mailboxes import IMAP_TIMEOUT, GuardedIMAP, GuardedIMAPSSL, mailbox_pause
 from ..models import Mailbox, Security
 from ..sending import transport
 from .matching import HEADER_FIELDS, candidates
-from .services import reply_ingest_result
+from .services import IngestContext, reply_ingest_result
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,9 @@ def _status(box: BaseMailBox) -> tuple[int, int]:
     return int(status["UIDVALIDITY"]), int(status["UIDNEXT"])
 
 
-def _chunk_sync(box: BaseMailBox, mailbox: Mailbox, uids: Sequence[int], result: SyncResult) -> None:
+def _chunk_sync(
+    box: BaseMailBox, mailbox: Mailbox, uids: Sequence[int], result: SyncResult, context: IngestContext
+) -> None:
     fields = " ".join(HEADER_FIELDS)
     headers = [
         (uid, email.message_from_bytes(raw, policy=email.policy.compat32))
@@ -150,7 +152,10 @@ def _chunk_sync(box: BaseMailBox, mailbox: Mailbox, uids: Sequence[int], result:
         for uid, raw in _fetch(box, wanted[start : start + BODY_CHUNK], "(UID BODY.PEEK[])"):
             result.bodies += 1
             try:
-                if reply_ingest_result(mailbox=mailbox, raw=raw, source="imap", imap_uid=uid).created:
+                ingested = reply_ingest_result(
+                    mailbox=mailbox, raw=raw, source="imap", imap_uid=uid, context=context
+                )
+                if ingested.created:
                     result.stored += 1
             except (
                 Exception
@@ -169,10 +174,11 @@ def _sync(mailbox: Mailbox, result: SyncResult) -> None:
         if uidnext > last_uid + 1:
             box.folder.set(FOLDER, readonly=True)  # EXAMINE: nothing this session does can change a flag
             uids = _new_uids(box, last_uid)
+            context = IngestContext(mailbox.org_id)
             result.new_uids = len(uids)
             for start in range(0, len(uids), HEADER_CHUNK):
                 chunk = uids[start : start + HEADER_CHUNK]
-                _chunk_sync(box, mailbox, chunk, result)
+                _chunk_sync(box, mailbox, chunk, result, context)
                 last_uid = chunk[-1]
                 _progress_save(mailbox, uidvalidity=uidvalidity, last_uid=last_uid)
         _progress_save(mailbox, uidvalidity=uidvalidity, last_uid=last_uid, done=True)

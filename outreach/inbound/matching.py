@@ -104,7 +104,7 @@ def _by_ids(*, org_id: int, ids: Sequence[str]) -> Message | None:
     found = {
         m.message_id: m
         for m in Message.objects.unscoped()
-        .select_related("mailbox")
+        .select_related("mailbox", "prospect")
         .filter(org_id=org_id, message_id__in=ids)
     }
     return next((found[mid] for mid in reversed(ids) if mid in found), None)
@@ -114,7 +114,7 @@ def _sent_to(*, mailbox: Mailbox, to_email: str) -> list[Message]:
     """What this mailbox sent to an address, newest first (a short list: one person's thread)."""
     return list(
         Message.objects.unscoped()
-        .select_related("mailbox")
+        .select_related("mailbox", "prospect")
         .filter(org_id=mailbox.org_id, mailbox=mailbox, status__in=SENT_STATES, to_email__iexact=to_email)
         .order_by("-sent_at", "-id")[:50]
     )

@@ -13,6 +13,7 @@ notifications and the timeline; campaigns pulls Events and Replies to stop or pa
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email
 import email.message
@@ -45,17 +46,27 @@ BOUNCE_WINDOW = dt.timedelta(days=30)
 
 
 def _event_once(
-    *, message: Message, kind: str, at: dt.datetime, source: str, external_id: str, meta: dict[str, Any]
+    *,
+    message: Message,
+    kind: str,
+    at: dt.datetime,
+    source: str,
+    external_id: str,
+    meta: dict[str, Any],
+    fresh: bool = False,
 ) -> Event | None:
-    """Store the event, or None when one with this external id is already there (a webhook or sync repeated)."""
+    """Store the event, or None when one with this external id is already there (a webhook or sync repeated).
+    `fresh`: the id is new by construction (a Reply's own), so the look-up before the insert is skipped."""
     external_id = external_id[:200]
     if (
         external_id
+        and not fresh
         and Event.objects.unscoped().filter(org_id=message.org_id, external_id=external_id).exists()
     ):
         return None
     try:
-        with transaction.atomic():
+        # A fresh id cannot collide, so no savepoint is needed around its insert.
+        with transaction.atomic() if not fresh else contextlib.nullcontext():
             return Event.objects.unscoped().create(
                 org_id=message.org_id,
                 message=message,
@@ -149,6 +160,7 @@ def bounce_apply(
     at: dt.datetime,
     external_id: str = "",
     source: str = "esp",
+    fresh: bool = False,
 ) -> Event | None:
     """Record a bounce of a message we sent and act on it; None when this bounce was already recorded.
 
@@ -161,7 +173,13 @@ def bounce_apply(
     with org_scope(message.org_id), transaction.atomic():
         meta: dict[str, Any] = {"hard": hard, "status": status, "reason": reason[:500]}
         event = _event_once(
-            message=message, kind=EventKind.BOUNCED, at=at, source=source, external_id=external_id, meta=meta
+            message=message,
+            kind=EventKind.BOUNCED,
+            at=at,
+            source=source,
+            external_id=external_id,
+            meta=meta,
+            fresh=fresh,
         )
         if event is None:
             return None
@@ -212,6 +230,42 @@ def complaint_apply(
 # Stages a reply moves forward to "replied"; later ones (meeting, won, lost) and a person's disqualification stay.
 _BEFORE_REPLIED = ("new", "enriched", "qualified", "contacted")
 NOTIFICATION_KIND = "reply_received"
+
+
+class IngestContext:
+    """What every reply of one organisation needs and a sync would otherwise look up once per reply: the admins
+    (told when a prospect has no owner), the reply.received endpoints, whether Slack is set. Read on first use."""
+
+    def __init__(self, org_id: int) -> None:
+        self.org_id = org_id
+        self._admins: list[int] | None = None
+        self._endpoints: list[Any] | None = None
+        self._slack: bool | None = None
+
+    def admin_ids(self) -> list[int]:
+        from prospects.routing.notifications import admin_user_ids
+
+        if self._admins is None:
+            self._admins = admin_user_ids()
+        return self._admins
+
+    def endpoints(self) -> list[Any]:
+        from prospects.models import WebhookEndpoint
+        from prospects.routing.webhooks import EVENT_REPLY_RECEIVED
+
+        if self._endpoints is None:
+            self._endpoints = list(
+                WebhookEndpoint.objects.filter(is_active=True, events__contains=[EVENT_REPLY_RECEIVED])
+            )
+        return self._endpoints
+
+    def slack(self) -> bool:
+        from prospects.models import PipelineSettings
+
+        if self._slack is None:
+            row = PipelineSettings.objects.filter().first()
+            self._slack = bool(row and row.slack_webhook_url)
+        return self._slack
 
 
 @dataclass
@@ -310,10 +364,17 @@ def reply_ingest(*, mailbox: Mailbox, raw: bytes, source: str, imap_uid: int | N
 
 
 def reply_ingest_result(
-    *, mailbox: Mailbox, raw: bytes, source: str, imap_uid: int | None = None
+    *,
+    mailbox: Mailbox,
+    raw: bytes,
+    source: str,
+    imap_uid: int | None = None,
+    context: IngestContext | None = None,
 ) -> Ingested:
+    """`reply_ingest` saying whether the Reply is new; a sync passes one `context` for all its mail."""
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     rfc_id = _rfc_message_id(msg, raw)
+    context = context or IngestContext(mailbox.org_id)
     with org_scope(mailbox.org_id):
         existing = Reply.objects.filter(rfc_message_id=rfc_id).first()
         if existing is not None:
@@ -339,17 +400,30 @@ def reply_ingest_result(
             if reply.kind == ReplyKind.REPLY
             else None
         )
+        if intent is not None:
+            _intent_fields(reply, intent)  # stored with the row itself: no second write
         try:
             with transaction.atomic():
                 reply.save()
-                _reply_act(reply=reply, message=match.message, classification=classification, intent=intent)
+                _reply_act(
+                    reply=reply,
+                    message=match.message,
+                    classification=classification,
+                    intent=intent,
+                    context=context,
+                )
         except IntegrityError:  # the same mail arrived through another path a moment ago
             return Ingested(Reply.objects.filter(rfc_message_id=rfc_id).first(), False)
     return Ingested(reply, True)
 
 
 def _reply_act(
-    *, reply: Reply, message: Message, classification: Classification, intent: IntentResult | None
+    *,
+    reply: Reply,
+    message: Message,
+    classification: Classification,
+    intent: IntentResult | None,
+    context: IngestContext,
 ) -> None:
     external_id = f"reply:{reply.pk}"
     if reply.kind == ReplyKind.BOUNCE:
@@ -361,6 +435,7 @@ def _reply_act(
             at=reply.received_at,
             external_id=external_id,
             source=reply.source,
+            fresh=True,
         )
         return
     if reply.kind == ReplyKind.AUTO_REPLY:
@@ -372,6 +447,7 @@ def _reply_act(
             source=reply.source,
             external_id=external_id,
             meta={"reply_id": reply.pk, "return_date": back, "reason": reply.kind_reason},
+            fresh=True,
         )
         _timeline(
             message,
@@ -387,20 +463,20 @@ def _reply_act(
         source=reply.source,
         external_id=external_id,
         meta={"reply_id": reply.pk, "matched_by": reply.matched_by},
+        fresh=True,
     )
     if intent is not None:
         _intent_apply(reply=reply, message=message, intent=intent)
-    _human_reply_act(reply=reply, message=message)
+    _human_reply_act(reply=reply, message=message, context=context)
 
 
-def _human_reply_act(*, reply: Reply, message: Message) -> None:
+def _human_reply_act(*, reply: Reply, message: Message, context: IngestContext) -> None:
     """Stage, engagement, the owner (or admins) told, Slack and the reply.received webhooks queued."""
     from prospects.engagement import EngagementDelta, prospects_engagement_add
-    from prospects.models import PipelineSettings, Prospect
-    from prospects.routing.notifications import admin_user_ids, notifications_create
+    from prospects.routing.notifications import notifications_create
     from prospects.services import prospect_change_stage
 
-    prospect = Prospect.objects.filter(pk=reply.prospect_id).first() if reply.prospect_id else None
+    prospect = message.prospect if message.prospect_id else None  # loaded with the match
     if prospect is not None:
         if prospect.stage in _BEFORE_REPLIED:
             prospect_change_stage(
@@ -417,7 +493,7 @@ def _human_reply_act(*, reply: Reply, message: Message) -> None:
             }
         )
     who = (str(prospect) if prospect else "") or reply.from_name or reply.from_email
-    recipients = [prospect.owner_id] if prospect is not None and prospect.owner_id else admin_user_ids()
+    recipients = [prospect.owner_id] if prospect is not None and prospect.owner_id else context.admin_ids()
     notifications_create(
         org_id=reply.org_id,
         user_ids=recipients,
@@ -426,9 +502,8 @@ def _human_reply_act(*, reply: Reply, message: Message) -> None:
         body=reply.body_clean[:500],
         url=reverse("inbox_thread", args=[reply.pk]),
     )
-    _webhooks_queue(reply=reply, prospect=prospect)
-    pipeline_settings = PipelineSettings.objects.filter().first()
-    if pipeline_settings is not None and pipeline_settings.slack_webhook_url:
+    _webhooks_queue(reply=reply, prospect=prospect, endpoints=context.endpoints())
+    if context.slack():
         task_send_on_commit("outreach.inbound.tasks.reply_slack_task", reply.org_id, reply.pk)
 
 
@@ -450,11 +525,10 @@ def reply_payload(reply: Reply, prospect: Any) -> dict[str, Any]:
     }
 
 
-def _webhooks_queue(*, reply: Reply, prospect: Any) -> None:
-    from prospects.models import WebhookEndpoint, WebhookMessage
+def _webhooks_queue(*, reply: Reply, prospect: Any, endpoints: list[Any]) -> None:
+    from prospects.models import WebhookMessage
     from prospects.routing.webhooks import EVENT_REPLY_RECEIVED
 
-    endpoints = list(WebhookEndpoint.objects.filter(is_active=True, events__contains=[EVENT_REPLY_RECEIVED]))
     if not endpoints:
         return
     payload = {
@@ -481,19 +555,22 @@ def _webhooks_queue(*, reply: Reply, prospect: Any) -> None:
 # --- what the reply means -----------------------------------------------------------------------------------
 
 
-def _intent_apply(*, reply: Reply, message: Message, intent: IntentResult) -> None:
-    """Store the intent on the reply and on the prospect's timeline (kind "reply_intent", which the scoring side
-    reads as it reads every timeline line), then act: an unsubscribe request suppresses, a referral proposes the
-    colleague as a new prospect. "Not interested" is only recorded: outcomes stay the user's buttons."""
+def _intent_fields(reply: Reply, intent: IntentResult) -> None:
     reply.intent = intent.intent
     reply.intent_provider = intent.provider[:40]
     reply.intent_reason = intent.reason
     reply.intent_date = intent.date
+
+
+def _intent_apply(*, reply: Reply, message: Message, intent: IntentResult) -> None:
+    """The intent (already on the reply) onto the prospect's timeline (kind "reply_intent", which the scoring side
+    reads as it reads every timeline line), then act: an unsubscribe request suppresses, a referral proposes the
+    colleague as a new prospect. "Not interested" is only recorded: outcomes stay the user's buttons."""
     if intent.intent == ReplyIntent.UNSUBSCRIBE:
         message_unsubscribe(message=message, method="reply")
     elif intent.intent == ReplyIntent.REFERRAL and intent.referral:
         reply.referral = _referral_create(reply=reply, referral=intent.referral)
-    reply.save(update_fields=["intent", "intent_provider", "intent_reason", "intent_date", "referral"])
+        reply.save(update_fields=["referral"])
     label = ReplyIntent(intent.intent).label if intent.intent in ReplyIntent.values else intent.intent
     when = f", follow up on {intent.date.isoformat()}" if intent.date else ""
     _timeline(
@@ -519,7 +596,7 @@ def _referral_create(*, reply: Reply, referral: dict[str, str]) -> dict[str, Any
     linked: dict[str, Any] = {k: str(v) for k, v in referral.items() if k in ("name", "email", "title")}
     if not linked.get("email"):
         return linked
-    referrer = Prospect.objects.filter(pk=reply.prospect_id).first() if reply.prospect_id else None
+    referrer = reply.message.prospect if reply.message and reply.message.prospect_id else None
     data: dict[str, Any] = {
         "full_name": linked.get("name", ""),
         "email": linked["email"],

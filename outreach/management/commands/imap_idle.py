@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand
+from django.db import connection
 
 from leadgen.tasks import task_send
 from outreach.inbound.imap import mailbox_idle
@@ -30,6 +31,7 @@ def _watch(mailbox_id: int, stop: threading.Event, done: threading.Event, no_idl
     failures = 0
     while not (stop.is_set() or done.is_set()):
         mailbox = Mailbox.objects.unscoped().filter(pk=mailbox_id).exclude(imap_host="").first()
+        connection.close()  # the thread then waits on IMAP for minutes: it holds no database connection meanwhile
         if mailbox is None:
             return
 
@@ -52,12 +54,15 @@ def _watch(mailbox_id: int, stop: threading.Event, done: threading.Event, no_idl
 
 
 def _wanted() -> set[int]:
-    return set(
-        Mailbox.objects.unscoped()
-        .exclude(imap_host="")
-        .exclude(status=MailboxStatus.PAUSED, imap_sync_error__startswith=AUTH_ERROR_PREFIX)
-        .values_list("pk", flat=True)
-    )
+    try:
+        return set(
+            Mailbox.objects.unscoped()
+            .exclude(imap_host="")
+            .exclude(status=MailboxStatus.PAUSED, imap_sync_error__startswith=AUTH_ERROR_PREFIX)
+            .values_list("pk", flat=True)
+        )
+    finally:
+        connection.close()
 
 
 class Command(BaseCommand):
