@@ -55,6 +55,7 @@ class CampaignSettingsForm(forms.ModelForm):
             "daily_new_limit",
             "stop_on",
             "stop_company",
+            "ooo_pause_days",
             "exclusive",
             "review_required",
             "track_opens",
@@ -69,6 +70,7 @@ class CampaignSettingsForm(forms.ModelForm):
             "holiday_country": "Holidays of (when the recipient's country is unknown)",
             "daily_new_limit": "New prospects per day (0 = no limit)",
             "stop_company": "A reply stops everyone at the same company",
+            "ooo_pause_days": "Out of office with no return date: wait (days)",
             "exclusive": "Skip prospects active in another campaign",
             "review_required": "Review every email before it is sent",
             "track_opens": "Count opens (adds an invisible image)",
@@ -84,6 +86,8 @@ class CampaignSettingsForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["mailboxes"].queryset = Mailbox.objects.order_by("name")  # type: ignore[attr-defined]
         self.fields["icp"].queryset = ICP.objects.order_by("name")  # type: ignore[attr-defined]
+        # Optional in the form (an older page or a script posting without it keeps the stored value).
+        self.fields["ooo_pause_days"].required = False
 
     def clean_timezone(self) -> str:
         value = str(self.cleaned_data["timezone"]).strip()
@@ -95,6 +99,8 @@ class CampaignSettingsForm(forms.ModelForm):
         data = dict(self.cleaned_data)
         for key in ("mailboxes", "icp"):
             data.pop(key, None)
+        if data.get("ooo_pause_days") is None:
+            data.pop("ooo_pause_days", None)
         return data
 
 

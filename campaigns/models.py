@@ -12,6 +12,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Deferrable, Q
 from django.utils.timezone import now
@@ -72,7 +73,9 @@ class Campaign(OrgOwned):
     )
     stop_company = models.BooleanField(default=False, help_text="A reply stops everyone at the same company.")
     # An out-of-office reply without a return date pauses the enrollment this many days (scheduler/pauses.py).
-    ooo_pause_days = models.PositiveSmallIntegerField(default=7)
+    ooo_pause_days = models.PositiveSmallIntegerField(
+        default=7, validators=[MinValueValidator(1), MaxValueValidator(90)]
+    )
     exclusive = models.BooleanField(default=True, help_text="Skip prospects active in another campaign.")
     review_required = models.BooleanField(default=False)
     # Tracking (outreach.tracking): copied into each message's meta by the dispatcher. "First email as plain

@@ -61,6 +61,8 @@ class CampaignIn(Schema):
     track_clicks: bool = True
     first_email_plain: bool = False
     stop_on: list[StopRule] = Field(default_factory=lambda: list(DEFAULT_STOP_RULES))
+    # An out-of-office reply with no return date holds the next email this many days.
+    ooo_pause_days: int = Field(default=7, ge=1, le=90)
     steps: list[StepIn] = Field(default_factory=list, max_length=20)
 
 
@@ -77,6 +79,7 @@ class CampaignPatch(Schema):
     track_clicks: bool | None = None
     first_email_plain: bool | None = None
     stop_on: list[StopRule] | None = None
+    ooo_pause_days: int | None = Field(default=None, ge=1, le=90)
     steps: list[StepIn] | None = Field(default=None, max_length=20)
 
 
@@ -129,6 +132,7 @@ class CampaignOut(Schema):
     track_clicks: bool
     first_email_plain: bool
     stop_on: list[str]
+    ooo_pause_days: int
     steps: list[StepOut]
     created_at: dt.datetime
     launched_at: dt.datetime | None

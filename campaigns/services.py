@@ -62,6 +62,7 @@ CAMPAIGN_FIELDS = (
     "daily_new_limit",
     "stop_on",
     "stop_company",
+    "ooo_pause_days",
     "exclusive",
     "review_required",
     "track_opens",

@@ -1,3 +1,4 @@
+import django.core.validators
 from django.db import migrations, models
 
 
@@ -10,7 +11,13 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="campaign",
             name="ooo_pause_days",
-            field=models.PositiveSmallIntegerField(default=7),
+            field=models.PositiveSmallIntegerField(
+                default=7,
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(90),
+                ],
+            ),
         ),
         migrations.AddField(
             model_name="enrollment",

@@ -63,6 +63,7 @@ def test_create_get_patch_and_the_lifecycle(tenant: Tenant) -> None:
         "schedule",
         "review_required",
         "stop_on",
+        "ooo_pause_days",
         "steps",
         "created_at",
         "launched_at",

@@ -244,3 +244,19 @@ def test_a_soft_bounce_sends_the_step_again_a_day_later_once(tenant: Tenant, pee
     enrollment.refresh_from_db()
     assert enrollment.current_step.order == 1 and enrollment.step_retries == 0 and enrollment.steps_sent == 1
     assert [r.rcpt_tos for r in peer.received] == [[first.to_email], [first.to_email]]
+
+
+def test_the_out_of_office_wait_is_a_campaign_setting_in_the_api(tenant: Tenant) -> None:
+    api = tenant.api()
+    body = {"name": "Spring", "ooo_pause_days": 3}
+    created = api.post("/api/v1/campaigns", body, content_type="application/json")
+    assert created.status_code == 201, created.content
+    assert created.json()["ooo_pause_days"] == 3
+    url = f"/api/v1/campaigns/{created.json()['id']}"
+    assert (
+        api.patch(url, {"ooo_pause_days": 10}, content_type="application/json").json()["ooo_pause_days"] == 10
+    )
+    refused = api.patch(url, {"ooo_pause_days": 0}, content_type="application/json")
+    assert refused.status_code == 422
+    default = api.post("/api/v1/campaigns", {"name": "Default"}, content_type="application/json").json()
+    assert default["ooo_pause_days"] == 7
