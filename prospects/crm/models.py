@@ -68,6 +68,8 @@ class CrmRecord(OrgOwned):
     prospect = models.ForeignKey("prospects.Prospect", on_delete=models.CASCADE, related_name="crm_records")
     contact_id = models.CharField(max_length=64)
     company_id = models.CharField(max_length=64, blank=True)
+    # The domain the company was matched by: the next person of that company reuses company_id.
+    company_domain = models.CharField(max_length=255, blank=True)
     pushed_at = models.DateTimeField(default=now)
 
     class Meta:
@@ -76,7 +78,10 @@ class CrmRecord(OrgOwned):
                 fields=["org", "connection", "prospect"], name="crmrecord_one_per_prospect"
             )
         ]
-        indexes = [models.Index(fields=["org", "connection", "contact_id"], name="crmrecord_org_contact")]
+        indexes = [
+            models.Index(fields=["org", "connection", "contact_id"], name="crmrecord_org_contact"),
+            models.Index(fields=["org", "connection", "company_domain"], name="crmrecord_org_company"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.prospect_id} = {self.contact_id}"

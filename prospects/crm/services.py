@@ -10,12 +10,15 @@ never dropped.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection as db_connection
+from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
@@ -117,6 +120,11 @@ def prospect_values(prospect: Prospect) -> dict[str, Any]:
     }
 
 
+def _company_domain(prospect: Prospect) -> str:
+    company = prospect.company
+    return prospect.company_domain or (company.domain if company and company.domain else "") or ""
+
+
 def contact_push_build(*, connection: CrmConnection, prospect: Prospect) -> ContactPush:
     values = prospect_values(prospect)
     contact = {
@@ -126,7 +134,17 @@ def contact_push_build(*, connection: CrmConnection, prospect: Prospect) -> Cont
     }
     record = CrmRecord.objects.filter(connection=connection, prospect=prospect).first()
     company = prospect.company
-    domain = prospect.company_domain or (company.domain if company and company.domain else "")
+    domain = _company_domain(prospect)
+    company_id = record.company_id if record else ""
+    if domain and not company_id:
+        # Someone else at this company was pushed before: the CRM's company is known.
+        company_id = (
+            CrmRecord.objects.filter(connection=connection, company_domain=domain)
+            .exclude(company_id="")
+            .values_list("company_id", flat=True)
+            .first()
+            or ""
+        )
     name = prospect.company_name or (company.name if company else "") or domain
     if connection.kind == CrmKind.HUBSPOT:
         company_props = {"name": name}
@@ -139,7 +157,7 @@ def contact_push_build(*, connection: CrmConnection, prospect: Prospect) -> Cont
         company_domain=domain,
         company=company_props if domain else {},
         contact_id=record.contact_id if record else "",
-        company_id=record.company_id if record else "",
+        company_id=company_id,
     )
 
 
@@ -159,6 +177,40 @@ def _claim(log_id: int) -> CrmSyncLog | None:
     if not claimed:
         return None
     return CrmSyncLog.objects.select_related("connection", "prospect__company").filter(pk=log_id).first()
+
+
+def _company_lock(*, connection_id: int, domain: str) -> None:
+    """Serialise pushes to one company of one CRM until the transaction ends: two people of a new company pushed at
+    once would otherwise both find no company (CRM searches lag behind writes) and create it twice."""
+    digest = hashlib.sha256(f"crm-company:{connection_id}:{domain}".encode()).digest()
+    with db_connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], "big", signed=True)])
+
+
+def _push_and_record(*, connection: CrmConnection, prospect: Prospect) -> PushResult:
+    """The CRM calls and the stored ids in one transaction, under the company's lock, so the next person of the
+    same company reuses the company id instead of searching for it."""
+    adapter = adapter_for(connection)
+    try:
+        with transaction.atomic():
+            domain = _company_domain(prospect)
+            if domain:
+                _company_lock(connection_id=connection.pk, domain=domain)
+            result = adapter.push(contact_push_build(connection=connection, prospect=prospect))
+            CrmRecord.objects.update_or_create(
+                org_id=prospect.org_id,
+                connection=connection,
+                prospect=prospect,
+                defaults={
+                    "contact_id": result.contact_id,
+                    "company_id": result.company_id,
+                    "company_domain": domain,
+                    "pushed_at": timezone.now(),
+                },
+            )
+    finally:
+        adapter.close()
+    return result
 
 
 @dataclass
@@ -182,10 +234,8 @@ def crm_push_one(*, log_id: int) -> PushOutcome | None:
         error = "This prospect has no email address; CRMs match people by email."
         _finish(entry, status=SyncStatus.FAILED, error=error)
         return PushOutcome(SyncStatus.FAILED, error=error)
-    adapter = None
     try:
-        adapter = adapter_for(connection)
-        result = adapter.push(contact_push_build(connection=connection, prospect=prospect))
+        result = _push_and_record(connection=connection, prospect=prospect)
     except CrmTransientError as exc:
         _finish(entry, status=SyncStatus.RETRYING, error=str(exc))
         connection_error_record(connection=connection, error=str(exc))
@@ -194,19 +244,6 @@ def crm_push_one(*, log_id: int) -> PushOutcome | None:
         _finish(entry, status=SyncStatus.FAILED, error=str(exc))
         connection_error_record(connection=connection, error=str(exc))
         return PushOutcome(SyncStatus.FAILED, error=str(exc))
-    finally:
-        if adapter is not None:
-            adapter.close()
-    CrmRecord.objects.update_or_create(
-        org_id=entry.org_id,
-        connection=connection,
-        prospect=prospect,
-        defaults={
-            "contact_id": result.contact_id,
-            "company_id": result.company_id,
-            "pushed_at": timezone.now(),
-        },
-    )
     what = "new record" if result.created else "updated"
     _finish(
         entry, status=SyncStatus.OK, crm_id=result.contact_id, detail=f"{entry.detail}: {what}".strip(": ")

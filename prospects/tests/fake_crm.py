@@ -101,6 +101,9 @@ class FakeCrm:
         self.sf_jwt_public_keys: list[Any] = []
         # Seconds each answer waits, to stand in for a real CRM's round trip (the bench sets it).
         self.latency = 0.0
+        # HubSpot's search index lags behind writes: a company created less than this many seconds ago is not found.
+        self.search_lag = 0.0
+        self._created_at: dict[str, float] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.fake = self  # type: ignore[attr-defined]
@@ -266,10 +269,15 @@ class _HubSpot:
         if r.path == "/crm/v3/objects/contacts/batch/upsert" and r.method == "POST":
             return self._contacts_upsert(body)
         if r.path == "/crm/v3/objects/companies/search":
-            return self._search(self.fake.hs_companies, body)
+            cutoff = time.monotonic() - self.fake.search_lag
+            indexed = {
+                k: v for k, v in self.fake.hs_companies.items() if self.fake._created_at.get(k, 0.0) <= cutoff
+            }
+            return self._search(indexed, body)
         if r.path == "/crm/v3/objects/companies" and r.method == "POST":
             company_id = self.fake.next_id()
             self.fake.hs_companies[company_id] = dict(body.get("properties") or {})
+            self.fake._created_at[company_id] = time.monotonic()
             return Canned(201, self._object(company_id, self.fake.hs_companies[company_id]))
         match = re.fullmatch(r"/crm/v3/objects/companies/(\d+)", r.path)
         if match and r.method == "PATCH":

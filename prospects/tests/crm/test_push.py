@@ -114,6 +114,22 @@ def test_a_second_push_updates_the_same_records(tenant: Tenant, fake_crm: FakeCr
 
 
 @pytest.mark.django_db
+def test_the_next_person_of_a_company_reuses_its_crm_company(tenant: Tenant, fake_crm: FakeCrm) -> None:
+    hubspot_connection(tenant.org)
+    fake_crm.search_lag = 60  # HubSpot's search would not find the company just created
+    first = _scored_prospect(tenant)
+    colleague = ProspectFactory(
+        org=tenant.org, email="sam@acme.test", company=first.company, company_domain="acme.test"
+    )
+    _push_now(tenant, first.pk)
+    _push_now(tenant, colleague.pk)
+    assert len(fake_crm.hs_companies) == 1
+    company_id = next(iter(fake_crm.hs_companies))
+    assert {pair[1] for pair in fake_crm.hs_associations} == {company_id}
+    assert len(fake_crm.calls("/crm/v3/objects/companies/search")) == 1
+
+
+@pytest.mark.django_db
 def test_salesforce_push_is_idempotent_too(tenant: Tenant, fake_crm: FakeCrm) -> None:
     salesforce_connection(tenant.org)
     prospect = _scored_prospect(tenant)
@@ -240,6 +256,29 @@ def test_qualifying_pushes_to_crms_set_to_take_qualified_prospects_only(
 
 
 # --- through the real worker ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_people_of_one_new_company_pushed_at_once_make_one_crm_company(
+    tenant: Tenant, fake_crm: FakeCrm, celery_worker: Any
+) -> None:
+    hubspot_connection(tenant.org)
+    fake_crm.search_lag = 60
+    fake_crm.latency = 0.05  # long enough for two workers' pushes to overlap
+    company = CompanyFactory(org=tenant.org, name="Acme Robotics", domain="acme.test")
+    people = [
+        ProspectFactory(org=tenant.org, email=f"p{n}@acme.test", company=company, company_domain="acme.test")
+        for n in range(6)
+    ]
+    with tenant.scope():
+        assert crm.crm_push_request(prospect_ids=[p.pk for p in people], reason="sent in bulk") == 6
+
+    def all_done() -> bool:
+        with tenant.scope():
+            return CrmSyncLog.objects.filter(status=SyncStatus.OK).count() == 6
+
+    _wait_for(all_done)
+    assert len(fake_crm.hs_companies) == 1 and len(fake_crm.hs_contacts) == 6
 
 
 @pytest.mark.django_db(transaction=True)
