@@ -11,6 +11,7 @@ Nothing here touches the database: the caller passes the booked meetings and cal
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -87,8 +88,22 @@ def day_windows(availability: Availability, day: dt.date) -> list[Range]:
     return windows
 
 
-def _overlaps(start: dt.datetime, end: dt.datetime, busy: Sequence[Range]) -> bool:
-    return any(b_start < end and start < b_end for b_start, b_end in busy)
+def _merged(ranges: Iterable[Range]) -> list[Range]:
+    out: list[Range] = []
+    for start, end in sorted(ranges):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def _overlaps(
+    start: dt.datetime, end: dt.datetime, busy: Sequence[Range], ends: Sequence[dt.datetime]
+) -> bool:
+    """Whether [start, end) touches a busy range; `busy` is merged and sorted, `ends` its end times (bisected)."""
+    index = bisect.bisect_right(ends, start)
+    return index < len(busy) and busy[index][0] < end
 
 
 def free_slots(
@@ -109,7 +124,8 @@ def free_slots(
         raise ValueError("a meeting lasts longer than zero minutes")
     step = step or duration
     earliest, latest = now + availability.min_notice, now + availability.horizon
-    busy_ranges = sorted(busy)
+    busy_ranges = _merged(busy)
+    ends = [end for _, end in busy_ranges]
     zone = zone_or_utc(availability.timezone)
     first_day = now.astimezone(zone).date() - dt.timedelta(days=1)
     last_day = latest.astimezone(zone).date()
@@ -121,7 +137,7 @@ def free_slots(
             while start + duration <= window_end:
                 end = start + duration
                 if earliest <= start < latest and not _overlaps(
-                    start - availability.buffer_before, end + availability.buffer_after, busy_ranges
+                    start - availability.buffer_before, end + availability.buffer_after, busy_ranges, ends
                 ):
                     slots.append(start)
                 start += step

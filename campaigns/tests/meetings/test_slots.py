@@ -120,3 +120,32 @@ def test_adjacent_meeting_is_allowed_without_buffers() -> None:
     busy = [(_utc(2026, 6, 1, 10), _utc(2026, 6, 1, 11))]
     slots = free_slots(availability=rules, duration=HOUR, now=_utc(2026, 5, 31), busy=busy)
     assert slots == [_utc(2026, 6, 1, 9), _utc(2026, 6, 1, 11)]
+
+
+def test_many_unsorted_overlapping_busy_ranges_match_a_plain_check() -> None:
+    """The bisected check over merged ranges agrees with testing every busy range one by one."""
+    import random
+
+    generator = random.Random(13)
+    now = _utc(2026, 6, 1)
+    busy = []
+    for _ in range(400):
+        start = now + dt.timedelta(minutes=generator.randrange(0, 14 * 24 * 60, 5))
+        busy.append((start, start + dt.timedelta(minutes=generator.choice([5, 15, 30, 90, 240]))))
+    generator.shuffle(busy)
+    rules = Availability(
+        timezone="Europe/Berlin",
+        weekly=NINE_TO_FIVE,
+        buffer_before=dt.timedelta(minutes=10),
+        buffer_after=dt.timedelta(minutes=5),
+        horizon=dt.timedelta(days=14),
+    )
+    duration = dt.timedelta(minutes=30)
+    every = free_slots(availability=rules, duration=duration, now=now)
+    expected = [
+        s
+        for s in every
+        if not any(b < s + duration + rules.buffer_after and s - rules.buffer_before < e for b, e in busy)
+    ]
+    got = free_slots(availability=rules, duration=duration, now=now, busy=busy)
+    assert got == expected and 0 < len(got) < len(every)

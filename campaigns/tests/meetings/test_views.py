@@ -257,3 +257,29 @@ def test_prospect_page_lists_their_meetings(
     with django_assert_max_num_queries(7):
         html = tenant.member_client.get(f"/prospects/{prospect.pk}/meetings/").content.decode()
     assert html.count("Intro call</strong>") == 3 and "Booked" in html
+
+
+@pytest.mark.django_db
+def test_the_host_cancels_from_settings_and_the_visitor_is_told(
+    tenant: Tenant, intro: MeetingType, django_capture_on_commit_callbacks: Any
+) -> None:
+    with tenant.scope():
+        slot = services.slots_for(intro)[0]
+        meeting = services.meeting_book(
+            meeting_type=intro, starts_at=slot, visitor=services.Visitor(name="Ada", email="ada@engines.test")
+        )
+    # Another member of the same org cannot cancel the owner's meeting.
+    assert tenant.member_client.post(f"/settings/meetings/{meeting.pk}/cancel/").status_code == 404
+    with django_capture_on_commit_callbacks(execute=True):
+        response = tenant.owner_client.post(
+            f"/settings/meetings/{meeting.pk}/cancel/", {"next": "//evil.test/"}
+        )
+    assert response.status_code == 302 and response["Location"] == "/settings/meetings/"
+    meeting.refresh_from_db()
+    assert meeting.status == "cancelled" and meeting.sequence == 1
+    [cancel] = [
+        m for m in mail.outbox if m.to == ["ada@engines.test"] and m.subject.startswith("Cancelled: ")
+    ]
+    assert "This meeting is cancelled." in cancel.body
+    with tenant.scope():
+        assert slot in services.slots_for(intro)
