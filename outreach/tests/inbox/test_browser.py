@@ -211,3 +211,25 @@ def test_inbox_thread_answer_outcome_and_prospect_page(
     _no_sideways_scroll(page)
     panel.scroll_into_view_if_needed()
     _shot(page, "prospect")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_campaign_builder_shows_the_out_of_office_wait(
+    live_site: str, new_page: Callable[..., Page], tenant: Tenant
+) -> None:
+    campaign = CampaignFactory(org=tenant.org, name="Q1 mid-market CFOs")
+    assert tenant.owner_client.get("/").status_code == 200
+    page = new_page("builder", viewport=VIEWPORT)
+    log_in(page, live_site, tenant.owner)
+    page.goto(f"{live_site}/campaigns/{campaign.pk}/")
+    wait = page.get_by_label("Out of office with no return date: wait (days)")
+    expect(wait).to_have_value("7")
+    wait.fill("3")
+    page.locator("#builder button[name=action][value=save]").first.click()
+    expect(page.get_by_label("Out of office with no return date: wait (days)")).to_have_value("3")
+    campaign.refresh_from_db()
+    assert campaign.ooo_pause_days == 3
+    _no_sideways_scroll(page)
+    page.get_by_label("Out of office with no return date: wait (days)").scroll_into_view_if_needed()
+    _shot(page, "campaign-builder")

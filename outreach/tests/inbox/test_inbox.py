@@ -224,3 +224,25 @@ def test_answer_service_reuses_the_send_key(tenant) -> None:
             reply=reply, user=tenant.member, body="One", number=1
         )
     assert created and not created_again and first.pk == second.pk
+
+
+def test_thread_query_count_does_not_grow_with_the_conversation(
+    tenant, django_assert_max_num_queries
+) -> None:
+    opener = _sent(tenant)
+    latest = opener
+    for i in range(6):
+        latest = MessageFactory(
+            mailbox=opener.mailbox,
+            prospect=opener.prospect,
+            to_email=opener.to_email,
+            status=MessageStatus.SENT,
+            sent_at=timezone.now() - dt.timedelta(hours=10 - i),
+            in_reply_to=latest.message_id,
+            references=f"{opener.message_id} {latest.message_id}",
+        )
+        ReplyFactory(message=latest, received_at=timezone.now() - dt.timedelta(hours=9 - i))
+    reply = Reply.objects.unscoped().filter(message=latest).get()
+    with django_assert_max_num_queries(14):
+        page = tenant.member_client.get(f"/inbox/{reply.pk}/").content.decode()
+    assert page.count('class="thread-item') == 13
