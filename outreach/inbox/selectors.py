@@ -131,8 +131,14 @@ def thread_for(*, reply: Reply) -> list[ThreadItem]:
     if reply.message is None:
         return [ThreadItem(at=reply.received_at, ours=False, item=reply)]
     root = _root_id(reply.message)
+    # The person's messages first (an index), then the thread among them: `references` is searched by substring.
+    theirs = Message.objects.filter(
+        Q(prospect_id=reply.message.prospect_id)
+        if reply.message.prospect_id
+        else Q(to_email=reply.message.to_email)
+    )
     messages = list(
-        Message.objects.filter(Q(message_id=root) | Q(references__contains=root), status__in=THREAD_STATUSES)
+        theirs.filter(Q(message_id=root) | Q(references__contains=root), status__in=THREAD_STATUSES)
         .select_related("mailbox")
         .order_by("id")
     )
@@ -145,7 +151,10 @@ def thread_for(*, reply: Reply) -> list[ThreadItem]:
 
 def inbox_replies_sent(*, reply: Reply) -> int:
     """How many answers to `reply` were written in the app (the next one's send key counts on from here)."""
-    return Message.objects.filter(send_key__startswith=f"inbox-reply:{reply.pk}:").count()
+    answers = Message.objects.filter(send_key__startswith=f"inbox-reply:{reply.pk}:")
+    if reply.prospect_id:  # the person's messages by index, then the prefix among them
+        answers = answers.filter(prospect_id=reply.prospect_id)
+    return answers.count()
 
 
 # --- events ---------------------------------------------------------------------------------------------------------
