@@ -23,6 +23,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import OrgRequest, member_required
+from leadgen import ratelimit
+from leadgen.clientip import client_ip
 from leadgen.tenancy import get_for_org, set_org_for_request
 from prospects.models import Prospect
 
@@ -34,6 +36,9 @@ from .slots import slots_by_day, zone_names, zone_or_utc
 from .tokens import link_token_read, manage_token_make, manage_token_read
 
 SLOT_FORMAT = "%Y%m%dT%H%MZ"
+# Bookings a visitor's address may post per minute to one host: enough for any person, not for a script
+# filling the prospect list.
+BOOK_POSTS_PER_MINUTE = 10
 TAKEN = "That time was just taken by someone else. Please pick another time."
 GONE = "That time is no longer available. Please pick another time."
 
@@ -122,6 +127,10 @@ def book(request: HttpRequest, host_slug: str, type_slug: str) -> HttpResponse:
     link_prospect = Prospect.objects.filter(pk=link.prospect_id).first() if link else None
     form = BookingForm(request.POST or None, initial=_prefill(link_prospect))
     error, status = "", 200
+    if request.method == "POST" and ratelimit.hit(
+        f"meetings:book:{profile.pk}:{client_ip(request)}", limit=BOOK_POSTS_PER_MINUTE, window=60
+    ):
+        return render(request, "campaigns/meetings/public_busy.html", status=429)
     if request.method == "POST" and form.is_valid():
         slot = _slot_param(request.POST.get("slot"))
         visitor = services.Visitor(
@@ -195,7 +204,10 @@ def meeting_manage(request: HttpRequest, manage_token: str) -> HttpResponse:
     meeting = _managed(manage_token)
     if meeting is None:
         return _not_found(request)
-    context = _meeting_context(meeting, manage_token) | {"just_booked": request.GET.get("booked") == "1"}
+    context = _meeting_context(meeting, manage_token) | {
+        "just_booked": request.GET.get("booked") == "1",
+        "just_moved": request.GET.get("moved") == "1",
+    }
     return render(request, "campaigns/meetings/manage.html", context)
 
 

@@ -142,6 +142,23 @@ def test_a_recipient_books_from_the_link_in_a_campaign_email(
         len(smtp_sink.mails_to("ada@engines.test")) == 2
     )  # the campaign email and the invitation: no follow-up
 
+    # --- the recipient moves the meeting ------------------------------------------------------------------------
+    visitor.get_by_role("button", name="Pick another time").click()
+    expect(visitor.locator("#current-time")).to_contain_text(chosen_label)
+    new_time = visitor.locator("#times a").nth(2)
+    new_label = new_time.inner_text()
+    new_time.click()
+    shot(visitor, "booking-reschedule-1366")
+    visitor.get_by_role("button", name="Move the meeting to this time").click()
+    expect(visitor.get_by_role("heading", name="Your meeting has a new time")).to_be_visible()
+    expect(visitor.locator("#meeting-time")).to_contain_text(new_label)
+    moved = smtp_sink.newest("ada@engines.test", subject_contains="New time:")
+    [moved_part] = [p for p in moved.message.walk() if p.get_content_type() == "text/calendar"]
+    [moved_event] = icalendar.Calendar.from_ical(moved_part.get_content()).walk("VEVENT")
+    assert (str(moved_event["UID"]), int(moved_event["SEQUENCE"])) == (meeting.uid, 1)
+    meeting.refresh_from_db()
+    assert moved_event.decoded("DTSTART") == meeting.starts_at != event.decoded("DTSTART")
+
     # --- on a phone, the same page fits -------------------------------------------------------------------------
     phone = new_page("phone", viewport={"width": 390, "height": 844}, timezone_id="Europe/London")
     phone.goto(link)

@@ -283,3 +283,19 @@ def test_the_host_cancels_from_settings_and_the_visitor_is_told(
     assert "This meeting is cancelled." in cancel.body
     with tenant.scope():
         assert slot in services.slots_for(intro)
+
+
+@pytest.mark.django_db
+def test_a_script_posting_bookings_is_slowed_down(
+    tenant: Tenant, host_profile: BookingProfile, intro: MeetingType
+) -> None:
+    from campaigns.meetings.views import BOOK_POSTS_PER_MINUTE
+
+    client = Client()
+    statuses = [
+        client.post(_book_url(host_profile, intro), {"name": "", "email": "x"}).status_code
+        for _ in range(BOOK_POSTS_PER_MINUTE + 1)
+    ]
+    assert statuses[:-1] == [200] * BOOK_POSTS_PER_MINUTE and statuses[-1] == 429
+    with tenant.scope():
+        assert not Prospect.objects.exists()
