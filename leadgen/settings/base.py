@@ -279,6 +279,9 @@ WORKER_HEARTBEAT_MAX_AGE = _env.integer("WORKER_HEARTBEAT_MAX_AGE", 60)
 # (JSON, forms, multipart fields other than files), and a whole multipart upload (CSV imports, streamed to disk).
 DATA_UPLOAD_MAX_MEMORY_SIZE = _env.integer("REQUEST_BODY_MAX_BYTES", 5 * 1024 * 1024)
 UPLOAD_MAX_BYTES = _env.integer("UPLOAD_MAX_BYTES", 256 * 1024 * 1024)
+# CSV imports apply their rows with this many database connections at once (prospects.imports.engine); 0 = one per
+# CPU of this host. Set it to the database host's core count when the database runs elsewhere.
+IMPORT_WRITERS = _env.integer("IMPORT_WRITERS", 0)
 
 # /metrics (Prometheus): off until a bearer token or an address allowlist is set; either one admits a scrape.
 METRICS_TOKEN = _env.optional("METRICS_TOKEN")
@@ -387,10 +390,11 @@ OUTREACH_UNSUBSCRIBE_MAILTO_DOMAIN = _env.string(
     "OUTREACH_UNSUBSCRIBE_MAILTO_DOMAIN", (SITE_URL.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0])
 )
 # Tracking (outreach/tracking/): the request path asks for a flush each time the hit buffer reaches a multiple of
-# TRACKING_FLUSH_AT; the writer stores TRACKING_BATCH_SIZE hits per transaction. TRACKING_APPLE_RANGES_FILE
+# TRACKING_FLUSH_AT; the writer stores TRACKING_BATCH_SIZE hits per transaction (short, so a loaded database
+# never runs one past the task's time limit). TRACKING_APPLE_RANGES_FILE
 # replaces the shipped Apple egress list (outreach/tracking/data/apple_egress.csv) with a file of yours.
 TRACKING_FLUSH_AT = _env.integer("TRACKING_FLUSH_AT", 500)
-TRACKING_BATCH_SIZE = _env.integer("TRACKING_BATCH_SIZE", 1000)
+TRACKING_BATCH_SIZE = _env.integer("TRACKING_BATCH_SIZE", 250)
 TRACKING_APPLE_RANGES_FILE = _env.string("TRACKING_APPLE_RANGES_FILE", "")
 TRACKING_APPLE_RANGES_URL = _env.string(
     "TRACKING_APPLE_RANGES_URL", "https://mask-api.icloud.com/egress-ip-ranges.csv"
@@ -425,5 +429,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": _env.string("LOG_LEVEL", "INFO")},
     # pgserver reports every start and stop of the embedded PostgreSQL at INFO.
-    "loggers": {"django.db.backends": {"level": "INFO"}, "pgserver": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "pgserver": {"level": "WARNING"},
+        # flufl.bounce logs every detector it tries at INFO, a dozen lines per bounce (outreach.inbound.classify).
+        "flufl.bounce": {"level": "WARNING"},
+    },
 }
