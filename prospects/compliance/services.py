@@ -31,7 +31,7 @@ from prospects.models import (
 )
 
 ERASED_LABEL = "[erased person]"
-_EXPORT_EXCLUDE = {"org", "search_text", "email_normalized", "linkedin_normalized"}
+_EXPORT_EXCLUDE = {"org", "search_vector", "email_normalized", "linkedin_normalized"}
 
 
 def _jsonable(value: Any) -> Any:

@@ -10,7 +10,7 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from prospects.models import ICP, Company, Prospect, Tier
 from prospects.scoring.criteria import criteria_check
 from prospects.scoring.embedding import icp_vector, nearest_prospects
-from prospects.selectors import InvalidCursor
+from prospects.selectors import InvalidCursor, prospect_text_search
 
 PREVIEW_CANDIDATES = 200
 PICKER_RESULTS = 10
@@ -109,7 +109,7 @@ def example_picker(*, q: str, prospect_ids: list[int], company_ids: list[int]) -
     found_companies: list[Company] = []
     q = q.strip()
     if q:
-        prospect_q = Q(search_text__contains=q.lower())
+        prospect_q = Q(pk__in=prospect_text_search(Prospect.objects.all(), q).values("pk"))
         company_q = Q(name__icontains=q) | Q(domain__icontains=q)
         if q.isdigit():
             prospect_q |= Q(pk=int(q))

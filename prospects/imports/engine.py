@@ -1,13 +1,23 @@
-"""The set-based SQL fast path of CSV imports: staging, COPY and upsert.
+"""The set-based SQL fast path of CSV imports: staging, file-wide dedup, COPY and upsert.
 
-The engine never holds the file in memory. A parser thread reads the file through a text wrapper, cleans rows in
-Python (`imports.cleaning`) and hands chunks (already formatted for COPY) to the main thread through a small bounded
-queue; the main thread COPYs each chunk into a temporary staging table and applies it with a handful of set-based
-statements (companies upsert, INSERT ... ON CONFLICT on the email key, LinkedIn/name matching for rows without
-email, one timeline row per created or updated prospect). Parsing (Python, one core) and the SQL (the Postgres
-backend, another core) overlap. Each chunk is its own transaction, and the job's counters move with it.
+The engine never holds the file in memory. It works in three passes over an UNLOGGED staging table of its own
+(`import_stage_<job id>`, dropped at the end):
 
-The dedup and suppression rules are `prospects.services.prospect_upsert`'s, applied to a whole chunk at once;
+1. Load: a parser thread reads the file through a text wrapper, cleans rows in Python (`imports.cleaning`) and
+   hands chunks (already formatted for COPY) to the main thread, which COPYs them into the job's staging table.
+   Each row carries its sequence number in the file and its person key (email, else LinkedIn URL, else name at
+   company); bad rows are recorded with their line number.
+2. Fold: rows of one person anywhere in the file become one row (the later row wins, the earlier ones only fill
+   blanks), so a re-import finds every person unchanged whatever chunks they fell in; suppressed people leave;
+   companies are upserted once for the whole file.
+3. Apply: the staged rows, in ranges of `chunk_rows`, are applied with a handful of set-based statements each
+   (INSERT ... ON CONFLICT on the email key, LinkedIn/name matching for rows without email), one transaction per
+   range that also moves the job's counters. `IMPORT_WRITERS` ranges run at once on their own connections: the
+   ranges hold different people, so writers do not wait on each other.
+
+A created person records the import and the row (`Prospect.import_job_id`, `import_line`; an update sets
+`last_import_*`); the timeline shows "Imported from <file> (row N)" from there, so no Activity is written per row.
+The dedup and suppression rules are `prospects.services.prospect_upsert`'s, applied to a whole range at once;
 `tests/imports/test_parity.py` holds the two paths to the same result.
 """
 
@@ -15,12 +25,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, models, transaction
 from django.db.models import F
@@ -46,7 +59,6 @@ from prospects.imports.cleaning import (
 )
 from prospects.imports.formats import ImportFileError, open_text, read_rows
 from prospects.models import (
-    Activity,
     Company,
     Import,
     ImportRowError,
@@ -59,14 +71,26 @@ from prospects.models import (
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 20_000
+# Folded people are written back to the staging table in batches of this many.
+FOLD_BATCH = 5_000
+
+
+def import_writers() -> int:
+    """How many ranges are applied at once: IMPORT_WRITERS, by default one per CPU of this host (the database
+    host's cores are what count; set it when the database runs elsewhere). Inside a transaction (a caller's, or a
+    test's) other connections cannot see the staging table, so one writer does it all."""
+    if connection.in_atomic_block:
+        return 1
+    configured = getattr(settings, "IMPORT_WRITERS", 0)
+    return max(1, int(configured or os.cpu_count() or 1))
 
 
 @dataclass
 class Chunk:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     errors: list[tuple[int, str, str]] = field(default_factory=list)
-    merged: int = 0  # rows folded into a later row of the same person
     seen: int = 0
+    first_seq: int = 0  # sequence number (0-based, in the file) of the chunk's first row
     copy_data: bytes = b""
 
 
@@ -96,7 +120,9 @@ def _copy_escape(value: str) -> str:
 
 def _copy_bytes(rows: list[tuple[str | None, ...]]) -> bytes:
     """COPY text format. Escaping is only needed for the rare row holding a backslash, tab, newline or NUL."""
-    separators = len(STAGE_COLUMNS) - 1
+    if not rows:
+        return b""
+    separators = len(rows[0]) - 1
     lines = []
     for row in rows:
         line = "\t".join([_COPY_NULL if v is None else v for v in row])
@@ -109,13 +135,16 @@ def _copy_bytes(rows: list[tuple[str | None, ...]]) -> bytes:
 
 
 def iter_chunks(job: Import, cleaner: RowCleaner, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
-    """Parse and clean the file, yielding bounded chunks deduplicated by person (see dedupe_key)."""
+    """Parse and clean the file, yielding chunks of `chunk_rows` file rows as COPY rows of the job's staging table:
+    (seq, person key, *STAGE_COLUMNS). People repeated within a chunk are folded here already (cheap in Python);
+    the fold pass does the rest of the file."""
     with default_storage.open(job.file_path, "rb") as stream:
         text = open_text(stream, job.encoding)
         _, raw_rows = read_rows(text, job.delimiter)
         chunk = Chunk()
         by_key: dict[tuple[str, ...], tuple[Any, ...]] = {}
         for raw in raw_rows:
+            seq = chunk.first_seq + chunk.seen
             chunk.seen += 1
             if raw.cells is None:
                 chunk.errors.append((raw.line, raw.error, "[]"))
@@ -125,23 +154,27 @@ def iter_chunks(job: Import, cleaner: RowCleaner, chunk_rows: int = CHUNK_ROWS) 
                 except RowError as exc:
                     chunk.errors.append((raw.line, str(exc)[:500], raw_cells(raw.cells)))
                 else:
-                    row = (str(raw.line), *row[1:])
-                    key = dedupe_key(row)
+                    row = (str(seq), str(raw.line), *row[1:])
+                    key = dedupe_key(row[1:])
                     earlier = by_key.get(key)
                     if earlier is not None:
-                        chunk.merged += 1
-                        row = merge_rows(earlier, row)
-                    by_key[key] = row
+                        row = (row[0], *merge_rows(earlier[2:], row[1:]))
+                    by_key[key] = (row[0], _KEY_SEPARATOR.join(key), *row[1:])
             if chunk.seen >= chunk_rows:
-                chunk.rows = list(by_key.values())
-                chunk.copy_data = _copy_bytes(chunk.rows)
-                yield chunk
-                chunk, by_key = Chunk(), {}
+                yield _sealed(chunk, by_key)
+                chunk, by_key = Chunk(first_seq=chunk.first_seq + chunk.seen), {}
         if chunk.seen:
-            chunk.rows = list(by_key.values())
-            chunk.copy_data = _copy_bytes(chunk.rows)
-            yield chunk
+            yield _sealed(chunk, by_key)
         text.detach()
+
+
+_KEY_SEPARATOR = "\x1e"
+
+
+def _sealed(chunk: Chunk, by_key: dict[tuple[str, ...], tuple[Any, ...]]) -> Chunk:
+    chunk.rows = list(by_key.values())
+    chunk.copy_data = _copy_bytes(chunk.rows)
+    return chunk
 
 
 _STOP = object()
@@ -209,20 +242,35 @@ def _defaults(model: type[models.Model], provided: set[str]) -> tuple[list[str],
     return columns, values
 
 
-_STAGE_DDL = """
-    DROP TABLE IF EXISTS pg_temp.import_stage;
-    CREATE TEMP TABLE import_stage (
-        line integer NOT NULL, email text NOT NULL, email_normalized text, email_domain text,
-        first_name text NOT NULL, last_name text NOT NULL, title text NOT NULL, seniority text NOT NULL,
-        department text NOT NULL, phone text NOT NULL, linkedin_url text NOT NULL, linkedin_normalized text,
-        location text NOT NULL, timezone text NOT NULL, company_name text NOT NULL, company_domain text,
-        tags text NOT NULL, custom_fields jsonb, do_not_contact boolean,
-        company_industry text, company_employee_count bigint, company_technologies text,
-        company_funding_stage text, company_funding_total bigint, company_linkedin_url text,
-        company_location text, company_keywords text,
-        target_id bigint, company_id bigint
-    ) ON COMMIT DROP
+# The cleaned row, as imports.cleaning lays it out (STAGE_COLUMNS).
+_ROW_COLUMNS = """
+    line integer NOT NULL, email text NOT NULL, email_normalized text, email_domain text,
+    first_name text NOT NULL, last_name text NOT NULL, title text NOT NULL, seniority text NOT NULL,
+    department text NOT NULL, phone text NOT NULL, linkedin_url text NOT NULL, linkedin_normalized text,
+    location text NOT NULL, timezone text NOT NULL, company_name text NOT NULL, company_domain text,
+    tags text NOT NULL, custom_fields jsonb, do_not_contact boolean,
+    company_industry text, company_employee_count bigint, company_technologies text,
+    company_funding_stage text, company_funding_total bigint, company_linkedin_url text,
+    company_location text, company_keywords text
 """
+# One range of the job's rows, in the transaction that applies it.
+_STAGE_DDL = f"""
+    DROP TABLE IF EXISTS pg_temp.import_stage;
+    CREATE TEMP TABLE import_stage ({_ROW_COLUMNS}, target_id bigint, company_id bigint) ON COMMIT DROP
+"""
+# The whole file, shared by the writers: UNLOGGED (nothing to recover after a crash, the job is re-run).
+_JOB_STAGE_DDL = f"""
+    DROP TABLE IF EXISTS {{table}};
+    CREATE UNLOGGED TABLE {{table}} (seq integer NOT NULL, person text NOT NULL, {_ROW_COLUMNS})
+        WITH (autovacuum_enabled = false)
+"""
+_JOB_STAGE_COLUMNS = ("seq", "person", *STAGE_COLUMNS)
+
+
+def job_stage_table(job: Import) -> str:
+    return f"import_stage_{int(job.pk)}"
+
+
 # Plain text fields: a non-empty incoming value replaces the stored one, an empty one never blanks it.
 _UPDATE_TEXT = tuple(f for f in PROFILE_FIELDS if f != "company_domain")
 _UPDATE_NULLABLE = ("email_normalized", "linkedin_normalized", "company_id")
@@ -291,8 +339,19 @@ def _changed(pairs: list[tuple[str, str]], p: str) -> str:
     return f"ROW({old}) IS DISTINCT FROM ROW({new})"
 
 
+@dataclass(frozen=True)
+class Span:
+    """A range of the file's rows (by sequence number) that one transaction applies, and what was already decided
+    about its rows before: failed while cleaning, suppressed."""
+
+    first_seq: int
+    seen: int
+    failed: int = 0
+    suppressed: int = 0
+
+
 class _ChunkWriter:
-    """The set-based SQL that applies one staged chunk to the organisation's prospects.
+    """The set-based SQL that applies the job's staged rows to the organisation's prospects.
 
     Statements are assembled only from this module's constants and model column names (hence the S608 noqa);
     every value travels as a query parameter or through COPY.
@@ -301,62 +360,43 @@ class _ChunkWriter:
     def __init__(self, job: Import) -> None:
         self.job = job
         self.org_id = job.org_id
-        self.errors: list[tuple[int, str, str]] = []  # the last chunk's failed rows
-        label = job.original_name[:200]
-        self.summary_created = f"Imported from {label}"[:500]
-        self.summary_updated = f"Updated by import of {label}"[:500]
+        self.table = job_stage_table(job)
+        self.errors: list[tuple[int, str, str]] = []  # the last range's failed rows
         provided = {"org_id", "source", "source_detail", "created_at", "updated_at", *_INSERT_FIELDS}
+        provided |= {"import_job_id", "import_line"}
         self.default_columns, self.default_values = _defaults(Prospect, provided)
         self.company_default_columns, self.company_default_values = _defaults(
             Company, {"org_id", "name", "domain", "created_at", "updated_at", *COMPANY_FIELDS.values()}
         )
-        self.activity_default_columns, self.activity_default_values = _defaults(
-            Activity, {"org_id", "prospect_id", "kind", "actor_id", "summary", "data", "created_at"}
-        )
 
-    def _activity_cte(self, source: str) -> tuple[str, list[Any]]:
-        extra = "".join(f", {c}" for c in self.activity_default_columns)
-        placeholders = "".join(", %s" for _ in self.activity_default_values)
-        sql = f"""
-            act AS (
-                INSERT INTO prospects_activity (org_id, prospect_id, kind, actor_id, summary, data, created_at{extra})
-                SELECT %s, id, 'imported', %s, CASE WHEN created THEN %s ELSE %s END,
-                       jsonb_build_object('import_id', %s::bigint, 'result',
-                                          CASE WHEN created THEN 'created' ELSE 'updated' END),
-                       now(){placeholders}
-                FROM {source}
-            )
-        """  # noqa: S608
-        params = [
-            self.org_id,
-            self.job.created_by_id,
-            self.summary_created,
-            self.summary_updated,
-            self.job.pk,
-            *self.activity_default_values,
-        ]
-        return sql, params
+    def prepare(self, cursor: Any, *, chunk_rows: int) -> dict[int, int]:
+        """The whole file's share of the work, before any range is applied: fold each person's rows into one,
+        drop suppressed people and upsert the companies once. Returns suppressed rows by range index."""
+        _fold_people(cursor, self.table)
+        suppressed = self._drop_suppressed(cursor, chunk_rows=chunk_rows)
+        cursor.execute(f"ANALYZE {self.table}")
+        self._upsert_companies(cursor)
+        return suppressed
 
-    def write(self, cursor: Any, chunk: Chunk) -> Counts:
-        counts = Counts(processed=chunk.seen, unchanged=chunk.merged)
-        # Trigram and tag GIN entries go to the pending list and are merged in bulk, far cheaper than row by row;
-        # losing the last chunk's commit in a crash is harmless because re-running an import is idempotent.
+    def write(self, cursor: Any, span: Span) -> Counts:
+        counts = Counts(processed=span.seen, suppressed=span.suppressed)
+        # Word and tag GIN entries go to the pending list and are merged in bulk, far cheaper than row by row;
+        # losing the last range's commit in a crash is harmless because re-running an import is idempotent.
         cursor.execute("SET LOCAL gin_pending_list_limit = '64MB'; SET LOCAL synchronous_commit = off")
         cursor.execute(_STAGE_DDL)
         columns = ", ".join(STAGE_COLUMNS)
-        with cursor.cursor.copy(f"COPY import_stage ({columns}) FROM STDIN") as copy:
-            copy.write(chunk.copy_data)
+        cursor.execute(
+            f"""
+            INSERT INTO import_stage ({columns}, company_id)
+            SELECT {", ".join(f"s.{c}" for c in STAGE_COLUMNS)}, c.id
+            FROM {self.table} s LEFT JOIN prospects_company c ON c.org_id = %s AND c.domain = s.company_domain
+            WHERE s.seq >= %s AND s.seq < %s
+            """,  # noqa: S608
+            [self.org_id, span.first_seq, span.first_seq + span.seen],
+        )
         # Without statistics the planner guesses 1,000 rows for the temp table and picks poor joins.
         cursor.execute(
             "ANALYZE import_stage (email_normalized, linkedin_normalized, company_domain, target_id)"
-        )
-        staged = len(chunk.rows)
-        counts.suppressed = self._drop_suppressed(cursor)
-        self._upsert_companies(cursor)
-        cursor.execute(
-            "UPDATE import_stage s SET company_id = c.id FROM prospects_company c "
-            "WHERE c.org_id = %s AND c.domain = s.company_domain",
-            [self.org_id],
         )
         self._match_linkedin_for_new_emails(cursor)
         self._drop_unchanged(cursor)
@@ -371,10 +411,10 @@ class _ChunkWriter:
         self._name_new_people_after_their_company(cursor, with_email=False)
         counts.created_without_email = self._insert_without_email(cursor)
         counts.created += counts.created_without_email
-        chunk_errors = [*chunk.errors, *over_limits]
-        counts.failed = len(chunk_errors)
-        counts.unchanged += staged - counts.suppressed - counts.created - counts.updated - len(over_limits)
-        self.errors = chunk_errors
+        counts.failed = span.failed + len(over_limits)
+        # Rows folded into a later row of the same person, and rows that would change nothing, are unchanged.
+        counts.unchanged = span.seen - counts.failed - counts.suppressed - counts.created - counts.updated
+        self.errors = over_limits
         return counts
 
     def _drop_over_limits(self, cursor: Any, *, matched: str) -> list[tuple[int, str, str]]:
@@ -411,14 +451,14 @@ class _ChunkWriter:
             errors.append((int(line), reason, "[]"))
         return errors
 
-    def _drop_suppressed(self, cursor: Any) -> int:
+    def _drop_suppressed(self, cursor: Any, *, chunk_rows: int) -> dict[int, int]:
         cursor.execute(
             "SELECT DISTINCT kind FROM prospects_suppression WHERE org_id = %s",
             [self.org_id],
         )
         kinds = {row[0] for row in cursor.fetchall()}
         if not kinds:
-            return 0
+            return {}
         subquery = "(SELECT value FROM prospects_suppression WHERE org_id = %s AND kind = %s)"
         conditions: list[str] = []
         params: list[Any] = []
@@ -432,8 +472,14 @@ class _ChunkWriter:
             conditions.append(f"s.email_domain IN {subquery}")
             conditions.append(f"s.company_domain IN {subquery}")
             params += [self.org_id, SuppressionKind.DOMAIN.value] * 2
-        cursor.execute(f"DELETE FROM import_stage s WHERE {' OR '.join(conditions)}", params)  # noqa: S608
-        return int(cursor.rowcount)
+        cursor.execute(
+            f"""
+            WITH gone AS (DELETE FROM {self.table} s WHERE {" OR ".join(conditions)} RETURNING s.seq)
+            SELECT seq / %s, count(*) FROM gone GROUP BY 1
+            """,  # noqa: S608
+            [*params, chunk_rows],
+        )
+        return {int(span): int(n) for span, n in cursor.fetchall()}
 
     def _upsert_companies(self, cursor: Any) -> None:
         """One company per domain. Its name is the latest row's that has one and only fills a blank name; each company
@@ -472,7 +518,7 @@ class _ChunkWriter:
                 SELECT company_domain,
                        (array_agg(left(company_name, 255) ORDER BY (company_name = ''), line DESC))[1] AS name,
                        {picks}
-                FROM import_stage WHERE company_domain IS NOT NULL GROUP BY company_domain
+                FROM {self.table} WHERE company_domain IS NOT NULL GROUP BY company_domain
             ) AS x
             ON CONFLICT (org_id, domain) WHERE domain IS NOT NULL
             DO UPDATE SET {sets}, updated_at = now()
@@ -550,8 +596,9 @@ class _ChunkWriter:
         placeholders = "".join(", %s" for _ in self.default_values)
         sql = f"""
             INSERT INTO prospects_prospect AS p
-                (org_id, source, source_detail, created_at, updated_at, {", ".join(_INSERT_FIELDS)}{extra})
-            SELECT %s, %s, %s, now(), now(),
+                (org_id, source, source_detail, created_at, updated_at, import_job_id, import_line,
+                 {", ".join(_INSERT_FIELDS)}{extra})
+            SELECT %s, %s, %s, now(), now(), %s, s.line,
                    {", ".join(f"s.{c}" for c in _UPDATE_TEXT)},
                    s.email_normalized, s.linkedin_normalized, COALESCE(s.company_domain, ''),
                    string_to_array(s.tags, %s), COALESCE(s.custom_fields, '{{}}'::jsonb), s.company_id,
@@ -563,6 +610,7 @@ class _ChunkWriter:
             self.org_id,
             Source.CSV.value,
             f"Import of {self.job.original_name}"[:255],
+            self.job.pk,
             TAG_SEPARATOR,
             *self.default_values,
         ]
@@ -594,20 +642,22 @@ class _ChunkWriter:
         if self.job.update_existing:
             pairs = _new_values("p", "EXCLUDED")
             sets = ", ".join(f"{c} = {expr}" for c, expr in pairs)
-            conflict = f"DO UPDATE SET {sets}, updated_at = now() WHERE {_changed(pairs, 'p')}"
+            conflict = (
+                f"DO UPDATE SET {sets}, updated_at = now(), last_import_job_id = EXCLUDED.import_job_id, "
+                f"last_import_line = EXCLUDED.import_line WHERE {_changed(pairs, 'p')}"
+            )
         else:
             conflict = "DO NOTHING"
-        activity, activity_params = self._activity_cte("up")
         cursor.execute(
             f"""
             WITH up AS (
                 {insert}
                 ON CONFLICT (org_id, email_normalized) WHERE email_normalized IS NOT NULL {conflict}
-                RETURNING p.id, (p.xmax = 0) AS created
-            ), {activity}
+                RETURNING (p.xmax = 0) AS created
+            )
             SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM up
             """,  # noqa: S608
-            [*params, *activity_params],
+            params,
         )
         created, updated = cursor.fetchone()
         return int(created), int(updated)
@@ -617,7 +667,6 @@ class _ChunkWriter:
             return 0
         pairs = _new_values("p", "s")
         sets = ", ".join(f"{c} = {expr}" for c, expr in pairs)
-        activity, activity_params = self._activity_cte("up")
         incoming = ", ".join(
             "string_to_array(tags, %s) AS tags"
             if c == "tags"
@@ -632,28 +681,22 @@ class _ChunkWriter:
                 SELECT DISTINCT ON (target_id) {incoming} FROM import_stage
                 WHERE target_id IS NOT NULL ORDER BY target_id, line DESC
             ), up AS (
-                UPDATE prospects_prospect p SET {sets}, updated_at = now()
+                UPDATE prospects_prospect p
+                SET {sets}, updated_at = now(), last_import_job_id = %s, last_import_line = s.line
                 FROM incoming s
                 WHERE p.id = s.target_id AND p.org_id = %s AND {_changed(pairs, "p")}
-                RETURNING p.id, false AS created
-            ), {activity}
+                RETURNING p.id
+            )
             SELECT count(*) FROM up
             """,  # noqa: S608
-            [TAG_SEPARATOR, self.org_id, *activity_params],
+            [TAG_SEPARATOR, self.job.pk, self.org_id],
         )
         return int(cursor.fetchone()[0])
 
     def _insert_without_email(self, cursor: Any) -> int:
         insert, params = self._insert_select("s.email_normalized IS NULL AND s.target_id IS NULL")
-        activity, activity_params = self._activity_cte("up")
-        cursor.execute(
-            f"""
-            WITH up AS ({insert} RETURNING p.id, true AS created), {activity}
-            SELECT count(*) FROM up
-            """,  # noqa: S608
-            [*params, *activity_params],
-        )
-        return int(cursor.fetchone()[0])
+        cursor.execute(insert, params)
+        return int(cursor.rowcount)
 
 
 def _record_errors(job: Import, errors: list[tuple[int, str, str]]) -> None:
@@ -679,7 +722,71 @@ def _count_lines(job: Import) -> int:
     return max(total - 1, 0)
 
 
-def import_execute(*, job: Import, chunk_rows: int = CHUNK_ROWS) -> Counts:
+def _load(job: Import, cleaner: RowCleaner, *, table: str, chunk_rows: int) -> list[Span]:
+    """Pass 1: parse the file into the job's staging table (a chunk per transaction, with its bad rows)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_JOB_STAGE_DDL.format(table=table))
+    columns = ", ".join(_JOB_STAGE_COLUMNS)
+    spans = []
+    for chunk in _prefetch(iter_chunks(job, cleaner, chunk_rows)):
+        with transaction.atomic(), connection.cursor() as cursor:
+            if chunk.copy_data:
+                with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    copy.write(chunk.copy_data)
+            _record_errors(job, chunk.errors)
+        spans.append(Span(first_seq=chunk.first_seq, seen=chunk.seen, failed=len(chunk.errors)))
+    return spans
+
+
+def _fold_people(cursor: Any, table: str) -> None:
+    """Pass 2: the rows of one person anywhere in the file become one row, as merge_rows folds them within a
+    chunk: the later row wins and keeps its place, the earlier ones only fill blanks. Only repeated people are
+    read back, through a server-side cursor, so memory stays bounded whatever the file."""
+    columns = ", ".join(f"{c}::text" for c in _JOB_STAGE_COLUMNS)
+    repeated = cursor.cursor.connection.cursor(name=f"{table}_fold")
+    repeated.itersize = FOLD_BATCH
+    repeated.execute(
+        f"""
+        SELECT {columns} FROM {table}
+        WHERE person IN (SELECT person FROM {table} GROUP BY person HAVING count(*) > 1)
+        ORDER BY person, seq
+        """  # noqa: S608
+    )
+    people: list[str] = []
+    folded: list[tuple[Any, ...]] = []
+    current: tuple[Any, ...] | None = None
+    for row in repeated:
+        if current is not None and current[1] == row[1]:
+            current = (row[0], row[1], *merge_rows(current[2:], row[2:]))
+            continue
+        if current is not None:
+            people.append(current[1])
+            folded.append(current)
+            if len(folded) >= FOLD_BATCH:
+                _replace_people(cursor, table, people, folded)
+                people, folded = [], []
+        current = row
+    repeated.close()
+    if current is not None:
+        people.append(current[1])
+        folded.append(current)
+    _replace_people(cursor, table, people, folded)
+
+
+def _replace_people(cursor: Any, table: str, people: list[str], folded: list[tuple[Any, ...]]) -> None:
+    if not people:
+        return
+    cursor.execute(f"DELETE FROM {table} WHERE person = ANY(%s)", [people])  # noqa: S608
+    with cursor.cursor.copy(f"COPY {table} ({', '.join(_JOB_STAGE_COLUMNS)}) FROM STDIN") as copy:
+        copy.write(_copy_bytes(folded))
+
+
+def _drop_job_stage(table: str) -> None:
+    with contextlib.suppress(OperationalError, InterfaceError), connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def import_execute(*, job: Import, chunk_rows: int = CHUNK_ROWS, writers: int | None = None) -> Counts:
     """Run a claimed (running) job to the end. Rows that fail are recorded; the file as a whole fails only when
     it cannot be read at all."""
     totals = Counts()
@@ -688,18 +795,20 @@ def import_execute(*, job: Import, chunk_rows: int = CHUNK_ROWS) -> Counts:
         cleaner = RowCleaner(job.headers, job.mapping, job.tags)
         writer = _ChunkWriter(job)
         try:
-            for chunk in _prefetch(iter_chunks(job, cleaner, chunk_rows)):
-                counts = _write_chunk(job, writer, chunk)
-                for name in (
-                    "created",
-                    "created_without_email",
-                    "updated",
-                    "unchanged",
-                    "suppressed",
-                    "failed",
-                    "processed",
-                ):
-                    setattr(totals, name, getattr(totals, name) + getattr(counts, name))
+            spans = _load(job, cleaner, table=writer.table, chunk_rows=chunk_rows)
+            with transaction.atomic(), connection.cursor() as cursor:
+                suppressed = writer.prepare(cursor, chunk_rows=chunk_rows)
+                cursor.execute(f"CREATE INDEX ON {writer.table} (seq)")
+            spans = [
+                Span(span.first_seq, span.seen, span.failed, suppressed.get(span.first_seq // chunk_rows, 0))
+                for span in spans
+            ]
+            _apply(
+                job,
+                spans,
+                totals=totals,
+                writers=1 if connection.in_atomic_block else writers or import_writers(),
+            )
         except (OperationalError, InterfaceError):
             raise  # the task retries these
         except (ImportFileError, UnicodeError, OSError, ValueError) as exc:
@@ -707,18 +816,77 @@ def import_execute(*, job: Import, chunk_rows: int = CHUNK_ROWS) -> Counts:
                 status=ImportStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
             )
             return totals
+        finally:
+            _drop_job_stage(writer.table)
         Import.objects.filter(pk=job.pk).update(
             status=ImportStatus.DONE, total_rows=totals.processed, finished_at=timezone.now()
         )
     return totals
 
 
-def _write_chunk(job: Import, writer: _ChunkWriter, chunk: Chunk) -> Counts:
-    # A unique-key race with another writer (API, form, second import) is resolved by running the chunk again.
+_COUNTED = ("created", "created_without_email", "updated", "unchanged", "suppressed", "failed", "processed")
+
+
+def _apply(job: Import, spans: list[Span], *, totals: Counts, writers: int) -> None:
+    """Pass 3: apply the ranges, `writers` at once, each writer a thread with its own database connection. One
+    writer runs in the caller's thread and transaction (what tests and a single-core host get)."""
+    lock = threading.Lock()
+
+    def add(counts: Counts) -> None:
+        with lock:
+            for name in _COUNTED:
+                setattr(totals, name, getattr(totals, name) + getattr(counts, name))
+
+    if writers <= 1 or len(spans) <= 1:
+        writer = _ChunkWriter(job)
+        for span in spans:
+            add(_write_chunk(job, writer, span))
+        return
+    work: queue.SimpleQueue[Span] = queue.SimpleQueue()
+    for span in spans:
+        work.put(span)
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with org_scope(job.org_id):
+                writer = _ChunkWriter(job)
+                while not failures:
+                    try:
+                        span = work.get_nowait()
+                    except queue.Empty:
+                        return
+                    add(_write_chunk(job, writer, span))
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run, name=f"csv-import-writer-{n}", daemon=True)
+        for n in range(min(writers, len(spans)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+
+
+def _retryable(exc: Exception) -> bool:
+    """A unique-key race with another writer (API, form, a second import) or a deadlock between this import's
+    writers (two ranges updating the same people matched by LinkedIn URL): running the range again resolves it."""
+    return isinstance(exc, IntegrityError) or isinstance(
+        exc.__cause__, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure
+    )
+
+
+def _write_chunk(job: Import, writer: _ChunkWriter, span: Span) -> Counts:
     for attempt in range(3):
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                counts = writer.write(cursor, chunk)
+                counts = writer.write(cursor, span)
                 _record_errors(job, writer.errors)
                 Import.objects.filter(pk=job.pk).update(
                     processed_rows=F("processed_rows") + counts.processed,
@@ -730,8 +898,8 @@ def _write_chunk(job: Import, writer: _ChunkWriter, chunk: Chunk) -> Counts:
                     failed_count=F("failed_count") + counts.failed,
                 )
                 return counts
-        except IntegrityError:
-            if attempt == 2:
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == 2 or not _retryable(exc):
                 raise
-            log.warning("import %s: unique-key race, retrying chunk", job.pk)
+            log.warning("import %s: %s, retrying rows from %s", job.pk, type(exc).__name__, span.first_seq)
     raise AssertionError("unreachable")

@@ -3,6 +3,7 @@ the progress bar reach 100% and the result counts appear."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from prospects.models import Prospect
 pytest_plugins = ["leadgen.tests.browser"]
 
 ROWS = 1500
+SCREENSHOTS = Path(os.environ.get("LEADGEN_SCREENSHOTS", "test-results"))
 
 
 def _csv() -> bytes:
@@ -41,7 +43,7 @@ def test_upload_map_run_and_watch_progress(
 ) -> None:
     settings.MEDIA_ROOT = tmp_path
     tenant = make_tenant("Initech")
-    page = new_page("member")
+    page = new_page("member", viewport={"width": 1366, "height": 900})
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     _log_in(page, live_site, tenant)
@@ -79,3 +81,14 @@ def test_upload_map_run_and_watch_progress(
             Prospect.objects.filter(company_name="Initech", tags__contains=["initech-fair"]).count()
             == ROWS + 1
         )
+
+    # The person's timeline names the file and its row, read from the import (no Activity row per person).
+    with tenant.scope():
+        p7 = Prospect.objects.get(email_normalized="p7@initech.test")
+    page.goto(f"{live_site}/prospects/{p7.pk}/")
+    timeline = page.locator("#timeline")
+    expect(timeline).to_contain_text("Imported from initech.csv (row 11)")
+    expect(timeline).to_contain_text(f"by {tenant.member.email}")
+    timeline.scroll_into_view_if_needed()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "prospect-timeline-imported.png"))

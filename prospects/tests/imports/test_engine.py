@@ -6,6 +6,7 @@ import pytest
 
 from conftest import Tenant
 from prospects.models import Activity, Company, Prospect, Suppression
+from prospects.selectors import prospect_timeline
 from prospects.tests.factories import ProspectFactory
 from prospects.tests.imports.support import APOLLO, media_root, prospects, run, upload  # noqa: F401
 
@@ -44,9 +45,14 @@ def test_apollo_export_is_mapped_and_imported(tenant: Tenant) -> None:
         assert company.keywords == ["computing"]
         assert company.linkedin_url == "http://www.linkedin.com/company/engines"
         assert ada.company.domain == "engines.io"
-        [activity] = Activity.objects.filter(prospect=ada)
-    assert activity.kind == "imported"
-    assert "people.csv" in activity.summary
+        # One timeline entry, read from the import: no Activity row is written per imported person.
+        assert not Activity.objects.filter(prospect=ada).exists()
+        [entry] = prospect_timeline(prospect=ada)
+    assert (entry.kind, entry.summary, entry.actor) == (
+        "imported",
+        "Imported from people.csv (row 2)",
+        tenant.owner,
+    )
 
 
 def test_reimporting_the_same_file_creates_nothing_new(tenant: Tenant) -> None:
@@ -76,7 +82,10 @@ def test_update_existing_versus_skip_existing(tenant: Tenant) -> None:
     kim = next(p for p in prospects(tenant) if p.email_normalized == "kim@corp.io")
     assert (kim.first_name, kim.title, kim.phone) == ("Kimberly", "VP Sales", "123")  # blanks never erase
     with tenant.scope():
-        assert Activity.objects.filter(prospect=kim, kind="imported").count() == 1
+        assert [entry.summary for entry in prospect_timeline(prospect=kim)] == [
+            "Updated by import of people.csv (row 2)"
+        ]
+        assert not Activity.objects.filter(prospect=kim).exists()
 
 
 def test_duplicates_across_chunks_are_merged_too(tenant: Tenant) -> None:
@@ -85,6 +94,43 @@ def test_duplicates_across_chunks_are_merged_too(tenant: Tenant) -> None:
     assert len(prospects(tenant)) == 5
     assert done.created_count == 5
     assert done.created_count + done.updated_count + done.unchanged_count == 12
+
+
+def test_a_person_repeated_across_chunks_is_folded_once_and_unchanged_on_reimport(tenant: Tenant) -> None:
+    """The file-wide fold: the last row of a person wins wherever it is, earlier rows fill its blanks, and a
+    re-import of the same file (chunks of 3, so every person spans chunks) changes nobody."""
+    content = (
+        "email,first_name,title,phone\n"
+        "ann@x.io,Ann,CTO,111\n"
+        "bob@x.io,Bob,,\n"
+        "cy@x.io,Cy,,\n"
+        "ann@x.io,Annie,,\n"  # second chunk: a new first name, blanks that must not erase
+        "dee@x.io,Dee,,\n"
+        "bob@x.io,Bob,CEO,222\n"
+        "ann@x.io,,VP Sales,\n"  # third chunk
+    )
+    first = run(upload(tenant, content), chunk_rows=3)
+    assert (first.created_count, first.updated_count, first.unchanged_count, first.processed_rows) == (
+        4,
+        0,
+        3,
+        7,
+    )
+    by_email = {p.email_normalized: p for p in prospects(tenant)}
+    assert (by_email["ann@x.io"].first_name, by_email["ann@x.io"].title, by_email["ann@x.io"].phone) == (
+        "Annie",
+        "VP Sales",
+        "111",
+    )
+    assert (by_email["bob@x.io"].title, by_email["bob@x.io"].phone) == ("CEO", "222")
+    # The timeline points at the row that decided the values: Ann's last row is line 8.
+    assert (by_email["ann@x.io"].import_job_id, by_email["ann@x.io"].import_line) == (first.pk, 8)
+
+    again = run(upload(tenant, content, name="again.csv"), chunk_rows=3)
+    assert (again.created_count, again.updated_count, again.unchanged_count) == (0, 0, 7)
+    assert {p.email_normalized: p.updated_at for p in prospects(tenant)} == {
+        email: p.updated_at for email, p in by_email.items()
+    }
 
 
 def test_linkedin_url_matches_people_without_email(tenant: Tenant) -> None:
@@ -143,3 +189,34 @@ def test_import_touches_only_its_own_organisation(tenant: Tenant, other_tenant: 
     assert done.created_count == 1
     theirs.refresh_from_db()
     assert theirs.first_name == "Theirs"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_writers_on_their_own_connections_give_the_one_writer_result() -> None:
+    """IMPORT_WRITERS: ranges applied at once by threads with their own connections (committed data only, so
+    this test commits) end as one writer would: same people, same counts, the staging table gone."""
+    from django.db import connection
+
+    from conftest import make_tenant
+
+    rows = "".join(
+        f"p{i % 40}@x.io,P{i},Title {i % 3},https://www.x{i % 40 % 7}.io\n" if i % 11 else f"broken{i},B,,\n"
+        for i in range(120)
+    )
+    content = "email,first_name,title,website\n" + rows
+    results = []
+    for writers in (1, 2):
+        tenant = make_tenant(f"Writers {writers}")
+        done = run(upload(tenant, content), chunk_rows=10, writers=writers)
+        people = sorted(
+            (p.email_normalized, p.first_name, p.title, p.company_domain) for p in prospects(tenant)
+        )
+        counts = (done.created_count, done.updated_count, done.unchanged_count, done.failed_count)
+        results.append((done.status, counts, done.processed_rows, people))
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_tables WHERE tablename = %s", [f"import_stage_{done.pk}"])
+            assert cursor.fetchone()[0] == 0
+    assert results[0] == results[1]
+    status, (created, updated, unchanged, failed), processed, people = results[1]
+    assert (status, created, updated, failed, processed) == ("done", 40, 0, 11, 120)
+    assert unchanged == 120 - 40 - 11 and len(people) == 40
