@@ -291,6 +291,37 @@ def test_mailgun_inbound_reply_is_ingested(tenant: Tenant, client: Client) -> No
     assert reply.body_clean == "Sounds interesting, let's set up a call."
 
 
+def test_mailgun_inbound_parsed_fields_are_ingested(tenant: Tenant, client: Client) -> None:
+    mailbox = esp_mailbox(tenant.org, "mailgun")
+    message = sent(mailbox, email="lucy@northwind-example.com")
+    headers = [
+        ["From", "Lucy Wong <lucy@northwind-example.com>"],
+        ["To", "sam@leadgen-demo.com"],
+        ["Subject", f"Re: {message.subject}"],
+        ["Date", "Wed, 2 Dec 2026 09:22:17 -0800"],
+        ["Message-Id", "<8E3B7D42-parsed@northwind-example.com>"],
+        ["In-Reply-To", message.message_id],
+        ["Mime-Version", "1.0"],
+        ["Content-Type", 'text/plain; charset="utf-8"'],
+    ]
+    fields = {  # Mailgun's forward() of a route, parsed (Mailgun's "Receiving messages" docs)
+        "recipient": "sam@leadgen-demo.com",
+        "sender": "lucy@northwind-example.com",
+        "from": "Lucy Wong <lucy@northwind-example.com>",
+        "subject": f"Re: {message.subject}",
+        "body-plain": "Not interested, thanks.\n\n> On Nov 30, Sam wrote:\n> Hi",
+        "stripped-text": "Not interested, thanks.",
+        "message-headers": json.dumps(headers),
+        **mailgun_signature(),
+    }
+
+    response = client.post(hook(mailbox, "inbound"), data=fields)
+
+    assert response.status_code == 200
+    reply = Reply.objects.unscoped().get(org=tenant.org)
+    assert (reply.message_id, reply.intent) == (message.pk, "not_interested")
+
+
 def test_mailgun_inbound_without_signature_writes_nothing(tenant: Tenant, client: Client) -> None:
     mailbox = esp_mailbox(tenant.org, "mailgun")
     sent(mailbox, email="anna@acme-example.com")
@@ -491,6 +522,29 @@ def test_sendgrid_batch_of_delivered_and_bounce(tenant: Tenant, client: Client) 
     assert [e.external_id for e in events(ok)] == ["sendgrid:sg-delivered-0001"]
     (bounce,) = events(gone, "bounced")
     assert (bounce.meta["hard"], bounce.meta["status"]) == (True, "5.0.0")
+
+
+def test_sendgrid_blocked_bounce_is_soft(tenant: Tenant, client: Client) -> None:
+    mailbox = esp_mailbox(tenant.org, "sendgrid")
+    message = sent(mailbox, email="blocked@acme-example.com", provider_id="sg-anymail-blocked")
+    body = [
+        {
+            "email": "blocked@acme-example.com",
+            "timestamp": int(time.time()),
+            "event": "bounce",
+            "sg_event_id": "sg-blocked-0003",
+            "sg_message_id": "14c5d75ce93.dfd.64b471.filter0001.16648.5515E0B88.0",
+            "reason": "421 4.7.0 Try again later, closing connection.",
+            "status": "4.7.0",
+            "type": "blocked",
+            "anymail_id": "sg-anymail-blocked",
+        }
+    ]
+
+    post_json(client, hook(mailbox, "tracking"), body, **basic_auth(mailbox))
+
+    (bounce,) = events(message, "bounced")
+    assert (bounce.meta["hard"], bounce.meta["status"]) == (False, "4.7.0")
 
 
 def test_sendgrid_inbound_parse_raw_is_ingested(tenant: Tenant, client: Client) -> None:
