@@ -82,7 +82,7 @@ def feed_busy(profile: BookingProfile, *, now: dt.datetime | None = None) -> lis
         cache.set(_key(profile, "fresh"), stale or [], 60)
         return _decode(stale or [])
     encoded = _encode(ranges)
-    cache.set_many({_key(profile, "fresh"): encoded}, FRESH_SECONDS)
+    cache.set(_key(profile, "fresh"), encoded, FRESH_SECONDS)
     cache.set(_key(profile, "stale"), encoded, STALE_SECONDS)
     BookingProfile.objects.filter(pk=profile.pk).update(busy_feed_error="", busy_feed_checked_at=now)
     return ranges

@@ -30,10 +30,12 @@ from prospects.routing.notifications import notifications_create
 from prospects.routing.webhooks import EVENT_MEETING_BOOKED
 from prospects.services import activity_record, prospect_change_stage, prospect_upsert
 
+from ..enrollment import enrollment_stop
 from ..models import Enrollment
+from ..scheduler.stops import LIVE_STATES, stop_reason_for
 from . import invitations
-from .busy import feed_busy
-from .models import BookingProfile, Meeting, MeetingStatus, MeetingType, WeeklyHours
+from .busy import feed_busy, feed_forget
+from .models import BookingProfile, DateOverride, Meeting, MeetingStatus, MeetingType, WeeklyHours
 from .slots import Availability, free_slots, zone_or_utc
 from .tokens import LinkTarget
 
@@ -227,9 +229,6 @@ def _prospect_booked(meeting: Meeting, prospect: Prospect, now: dt.datetime) -> 
 
 def _enrollments_stop(prospect: Prospect, now: dt.datetime) -> None:
     """The stop rules, now rather than at the scheduler's next look, so no follow-up leaves after a booking."""
-    from ..enrollment import enrollment_stop
-    from ..scheduler.stops import LIVE_STATES, stop_reason_for
-
     live = Enrollment.objects.select_related("campaign", "prospect").filter(
         prospect=prospect, state__in=LIVE_STATES
     )
@@ -374,8 +373,6 @@ def date_override_add(
     *, profile: BookingProfile, date: dt.date, start: dt.time | None, end: dt.time | None
 ) -> None:
     """Other hours (or, without hours, a day off) on one date; replaces what that date had."""
-    from .models import DateOverride
-
     with transaction.atomic():
         profile.overrides.filter(date=date).delete()
         DateOverride.objects.create(org_id=profile.org_id, profile=profile, date=date, start=start, end=end)
@@ -383,7 +380,5 @@ def date_override_add(
 
 def profile_feed_changed(*, profile: BookingProfile) -> None:
     """A new or removed calendar address: drop the cached copy and the old error."""
-    from .busy import feed_forget
-
     feed_forget(profile)
     BookingProfile.objects.filter(pk=profile.pk).update(busy_feed_error="", busy_feed_checked_at=None)
