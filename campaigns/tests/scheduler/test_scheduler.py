@@ -58,7 +58,15 @@ def test_a_due_enrollment_gets_exactly_one_message_per_step(tenant: Tenant, peer
     assert message.send_key == f"enrollment:{enrollment.pk}:step:{enrollment.current_step_id}"
     assert message.status == MessageStatus.QUEUED and message.campaign_id == campaign.pk
     assert message.subject == "A: hello Ada0" and "{{" not in message.body_text
-    assert message.meta == {"step": 1, "variant": "A", "enrollment_id": enrollment.pk}
+    assert message.meta == {
+        "step": 1,
+        "variant": "A",
+        "enrollment_id": enrollment.pk,
+        # The campaign's tracking switches (on by default), read at send time by outreach.tracking.
+        "track_opens": True,
+        "track_clicks": True,
+        "plain": False,
+    }
     assert message.mailbox_id == mailbox.pk
 
 
