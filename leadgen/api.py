@@ -149,6 +149,7 @@ def _mount() -> None:
     from accounts.api import router as accounts_router
     from analytics.api import router as analytics_router
     from campaigns.api import router as campaigns_router
+    from campaigns.meetings.api import router as meetings_router
     from outreach.api import router as outreach_router
     from outreach.compose.api import router as outreach_settings_router
     from outreach.inbox.api import router as engagement_router
@@ -169,6 +170,7 @@ def _mount() -> None:
         outreach_settings_router,
         engagement_router,
         campaigns_router,
+        meetings_router,
         analytics_router,
     ):
         api.add_router("", router)

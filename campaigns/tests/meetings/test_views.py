@@ -299,3 +299,36 @@ def test_a_script_posting_bookings_is_slowed_down(
     assert statuses[:-1] == [200] * BOOK_POSTS_PER_MINUTE and statuses[-1] == 429
     with tenant.scope():
         assert not Prospect.objects.exists()
+
+
+@pytest.mark.django_db
+def test_api_lists_reads_and_cancels_meetings(
+    tenant: Tenant, other_tenant: Tenant, intro: MeetingType, django_assert_max_num_queries: Any
+) -> None:
+    with tenant.scope():
+        slots = services.slots_for(intro)
+        meetings = [
+            services.meeting_book(
+                meeting_type=intro,
+                starts_at=slots[n * 2],
+                visitor=services.Visitor(name=f"V{n}", email=f"v{n}@example.test"),
+            )
+            for n in range(3)
+        ]
+    api = tenant.api()
+    with django_assert_max_num_queries(4):
+        page = api.get("/api/v1/meetings", {"limit": 2}).json()
+    assert [m["id"] for m in page["items"]] == [meetings[2].pk, meetings[1].pk] and page["next_cursor"]
+    rest = api.get("/api/v1/meetings", {"cursor": page["next_cursor"]}).json()
+    assert [m["id"] for m in rest["items"]] == [meetings[0].pk] and rest["next_cursor"] is None
+    one = api.get(f"/api/v1/meetings/{meetings[0].pk}").json()
+    assert one["uid"] == meetings[0].uid and one["meeting_type"] == "intro-call"
+    assert one["host_email"] == tenant.owner.email
+    assert other_tenant.api().get(f"/api/v1/meetings/{meetings[0].pk}").status_code == 404
+    assert other_tenant.api().get("/api/v1/meetings").json()["items"] == []
+    cancelled = api.post(f"/api/v1/meetings/{meetings[0].pk}/cancel").json()
+    assert (cancelled["status"], cancelled["sequence"]) == ("cancelled", 1)
+    assert [m["id"] for m in api.get("/api/v1/meetings", {"status": "booked"}).json()["items"]] == [
+        meetings[2].pk,
+        meetings[1].pk,
+    ]
