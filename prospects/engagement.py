@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import F
-from django.db.models.functions import Greatest
+from django.db import connection
 
 from leadgen.tenancy import require_org_id
 
@@ -34,35 +33,50 @@ class EngagementDelta:
     activities: tuple[tuple[str, str, dict[str, Any]], ...] = ()
 
 
+_ADD_SQL = """
+UPDATE {table} AS p SET
+    human_opens = p.human_opens + d.opens,
+    human_clicks = p.human_clicks + d.clicks,
+    replies = p.replies + d.replies,
+    last_engaged_at = CASE WHEN d.last_at IS NULL THEN p.last_engaged_at
+                           ELSE GREATEST(COALESCE(p.last_engaged_at, d.last_at), d.last_at) END
+FROM unnest(%(ids)s::bigint[], %(opens)s::int[], %(clicks)s::int[], %(replies)s::int[], %(last)s::timestamptz[])
+    AS d(id, opens, clicks, replies, last_at)
+WHERE p.id = d.id AND p.org_id = %(org)s
+RETURNING p.id
+"""
+
+
 def prospects_engagement_add(*, deltas: Mapping[int, EngagementDelta]) -> int:
-    """Add human engagement to prospects of the current organisation (one UPDATE per prospect, atomic increments
-    so concurrent batches never lose a count) and write their timeline lines. Returns the prospects updated."""
+    """Add human engagement to prospects of the current organisation and write their timeline lines. Returns the
+    prospects updated.
+
+    One UPDATE for every prospect of the call (the tracking writer passes a batch of hundreds): the increments are
+    atomic, so concurrent batches never lose a count, and a prospect of another organisation is never touched."""
     org_id = require_org_id()
-    updated = 0
-    activities: list[Activity] = []
-    for prospect_id, delta in deltas.items():
-        changes: dict[str, Any] = {
-            "human_opens": F("human_opens") + delta.opens,
-            "human_clicks": F("human_clicks") + delta.clicks,
-            "replies": F("replies") + delta.replies,
-        }
-        if delta.last_at is not None:
-            changes["last_engaged_at"] = Greatest(F("last_engaged_at"), delta.last_at)
-        rows = Prospect.objects.filter(pk=prospect_id).update(**changes)
-        if rows and delta.last_at is not None:
-            # GREATEST ignores NULL in PostgreSQL, so the first engagement sets the value.
-            Prospect.objects.filter(pk=prospect_id, last_engaged_at__isnull=True).update(
-                last_engaged_at=delta.last_at
-            )
-        updated += rows
-        if rows:
-            activities.extend(
-                Activity(org_id=org_id, prospect_id=prospect_id, kind=kind, summary=summary[:500], data=data)
-                for kind, summary, data in delta.activities
-            )
+    if not deltas:
+        return 0
+    ids = list(deltas)
+    params: dict[str, Any] = {
+        "org": org_id,
+        "ids": ids,
+        "opens": [deltas[i].opens for i in ids],
+        "clicks": [deltas[i].clicks for i in ids],
+        "replies": [deltas[i].replies for i in ids],
+        "last": [deltas[i].last_at for i in ids],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_ADD_SQL.format(table=connection.ops.quote_name(Prospect._meta.db_table)), params)
+        updated = {row[0] for row in cursor.fetchall()}
+    activities = [
+        Activity(org_id=org_id, prospect_id=prospect_id, kind=kind, summary=summary[:500], data=data)
+        for prospect_id in ids
+        if prospect_id in updated
+        for kind, summary, data in deltas[prospect_id].activities
+    ]
     if activities:
         Activity.objects.bulk_create(activities)
-    return updated
+    return len(updated)
 
 
 def engagement_score(prospect: Prospect) -> dict[str, Any]:
