@@ -162,7 +162,8 @@ def candidates(*, mailbox: Mailbox, headers: Iterable[tuple[int, email.message.M
         .filter(org_id=mailbox.org_id, message_id__in=all_ids)
         .values_list("message_id", flat=True)
     )
-    senders = {address(h.get("From")) for _, h in rows} - {""}
+    sender_by_uid = {uid: address(h.get("From")) for uid, h in rows}
+    senders = set(sender_by_uid.values()) - {""}
     known_senders = set(
         Message.objects.unscoped()
         .filter(org_id=mailbox.org_id, mailbox=mailbox, status__in=SENT_STATES)
@@ -174,6 +175,6 @@ def candidates(*, mailbox: Mailbox, headers: Iterable[tuple[int, email.message.M
         uid
         for uid, h in rows
         if known_ids.intersection(ids_by_uid[uid])
-        or address(h.get("From")) in known_senders
+        or sender_by_uid[uid] in known_senders
         or looks_like_bounce(h)
     ]
