@@ -336,6 +336,9 @@ def serve(host: str, port: int) -> int:
         procs = [
             ("web", start("manage.py", "runserver", f"{host}:{port}", "--noreload")),
             ("beat", start(*celery, "beat", "-l", "warning", "-s", str(DATA / "celerybeat-schedule"))),
+            # Replies within seconds on IMAP servers with IDLE (beat polls every mailbox each minute anyway); it
+            # holds no database connection while it waits, so it fits in SPARE_CONNECTIONS.
+            ("imap-idle", start("manage.py", "imap_idle")),
             (
                 "worker",
                 start(*celery, "worker", "-Q", queues, "-c", str(WORKER_CONCURRENCY), "-l", "warning"),
@@ -347,7 +350,7 @@ def serve(host: str, port: int) -> int:
                 time.sleep(0.5)
             _log("a process exited; stopping the others")
         except KeyboardInterrupt:
-            _log("stopping web, beat and worker, then Redis and PostgreSQL")
+            _log("stopping web, beat, IMAP IDLE and worker, then Redis and PostgreSQL")
         finally:
             # A second Ctrl-C must not cut the ordered shutdown short.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
