@@ -33,10 +33,11 @@ class Rate:
 def rate(count: int, total: int) -> Rate:
     if total <= 0:
         return Rate(count, total, None, None, None)
-    share, z2 = count / total, Z95 * Z95
+    # In a date range, replies can answer emails sent before it: the interval is for at most every email.
+    share, z2 = min(count / total, 1.0), Z95 * Z95
     centre = (share + z2 / (2 * total)) / (1 + z2 / total)
     half = Z95 * math.sqrt(share * (1 - share) / total + z2 / (4 * total * total)) / (1 + z2 / total)
-    return Rate(count, total, share, max(0.0, centre - half), min(1.0, centre + half))
+    return Rate(count, total, count / total, max(0.0, centre - half), min(1.0, centre + half))
 
 
 def two_proportion_p(count_a: int, total_a: int, count_b: int, total_b: int) -> float | None:

@@ -86,6 +86,10 @@ def test_stats_match_statsmodels_on_reference_inputs() -> None:
     # Wilson for 2 of 10: (0.2 + 1.96²/20 ± 1.96·sqrt(0.016 + 1.96²/400)) / (1 + 1.96²/10) = 0.0567 … 0.5098.
     assert (rate(2, 10).low, rate(2, 10).high) == pytest.approx((0.0567, 0.5098), abs=1e-4)
     assert lift(0.4, 0.2) == pytest.approx(1.0) and two_proportion_p(0, 10, 0, 10) is None
+    # A date range can hold more replies than sends (answers to earlier emails): a rate, never a crash.
+    over = rate(12, 10)
+    assert over.value == 1.2 and over.low is not None and over.high is not None
+    assert 0 <= over.low <= over.high <= 1.0
 
 
 @pytest.mark.django_db
