@@ -5,8 +5,9 @@ the UID stays the meeting's for its whole life and SEQUENCE rises with every cha
 that a later message replaces the event it holds. Times go out in UTC (`DTSTART:20261203T140000Z`), so no VTIMEZONE
 is needed and every client shows the right local time.
 
-Busy feeds: VEVENTs that are not transparent or cancelled become busy ranges. Repeating events (RRULE) are read as
-their first occurrence only: expanding rules needs `recurring-ical-events`, which this project does not install.
+Busy feeds: VEVENTs that are not transparent or cancelled become busy ranges. Repeating events are expanded with
+`recurring-ical-events` (RRULE, RDATE, EXDATE and moved occurrences, RECURRENCE-ID) inside the booking horizon, so a
+weekly standup blocks every week, not only its first.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import icalendar
+import recurring_ical_events
 
 PRODID = "-//Leadgen//Meetings//EN"
 UTC = dt.UTC
@@ -90,7 +92,7 @@ def invitation_ics(invitation: Invitation, *, stamp: dt.datetime | None = None) 
 class BusyRead:
     ranges: list[tuple[dt.datetime, dt.datetime]]
     events: int
-    repeating: int  # events with an RRULE, of which only the first occurrence was read
+    repeating: int  # events with an RRULE, expanded into their occurrences inside the window
 
 
 def _as_utc(value: dt.date | dt.datetime, zone: ZoneInfo) -> dt.datetime:
@@ -117,32 +119,47 @@ def _event_range(event: icalendar.cal.Component, zone: ZoneInfo) -> tuple[dt.dat
     return (start, end) if end > start else None
 
 
+# Without a window, repeating events are expanded this far around now (longer than any booking horizon).
+DEFAULT_SPAN = (dt.timedelta(days=1), dt.timedelta(days=400))
+
+
+def _blocks(event: icalendar.cal.Component) -> bool:
+    return (
+        str(event.get("transp", "")).upper() != "TRANSPARENT"
+        and str(event.get("status", "")).upper() != "CANCELLED"
+    )
+
+
 def busy_from_ics(
-    data: bytes, *, host_zone: str, within: tuple[dt.datetime, dt.datetime] | None = None
+    data: bytes,
+    *,
+    host_zone: str,
+    within: tuple[dt.datetime, dt.datetime] | None = None,
+    now: dt.datetime | None = None,
 ) -> BusyRead:
-    """Busy ranges (UTC) of a calendar feed; raises ValueError for a body that is not iCalendar."""
+    """Busy ranges (UTC) of a calendar feed, repeating events expanded inside `within` (else around `now`);
+    raises ValueError for a body that is not iCalendar."""
     try:
         calendars = icalendar.Calendar.from_ical(data, multiple=True)
     except (ValueError, IndexError, KeyError) as exc:
         raise ValueError(f"not an iCalendar file ({exc})") from None
     zone = ZoneInfo(host_zone)
+    moment = now or dt.datetime.now(UTC)
+    start, end = within or (moment - DEFAULT_SPAN[0], moment + DEFAULT_SPAN[1])
     ranges, events, repeating = [], 0, 0
     for calendar in calendars:
-        for event in calendar.walk("VEVENT"):
-            events += 1
-            if str(event.get("transp", "")).upper() == "TRANSPARENT":
-                continue
-            if str(event.get("status", "")).upper() == "CANCELLED":
-                continue
-            if event.get("rrule") is not None:
-                repeating += 1
-            busy = _event_range(event, zone)
-            if busy is None:
-                continue
-            if within and (busy[1] <= within[0] or busy[0] >= within[1]):
-                continue
-            ranges.append(busy)
-    return BusyRead(ranges=sorted(ranges), events=events, repeating=repeating)
+        masters = calendar.walk("VEVENT")
+        events += len({str(e.get("uid", id(e))) for e in masters})
+        repeating += sum(1 for e in masters if e.get("rrule") is not None)
+        try:
+            occurrences = recurring_ical_events.of(calendar).between(start, end)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"a repeating event in the calendar cannot be read ({exc})") from None
+        for occurrence in occurrences:
+            busy = _event_range(occurrence, zone) if _blocks(occurrence) else None
+            if busy is not None and busy[1] > start and busy[0] < end:
+                ranges.append(busy)
+    return BusyRead(ranges=sorted(set(ranges)), events=events, repeating=repeating)
 
 
 def merged(ranges: Iterable[tuple[dt.datetime, dt.datetime]]) -> list[tuple[dt.datetime, dt.datetime]]:

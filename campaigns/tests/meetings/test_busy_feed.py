@@ -74,7 +74,7 @@ def _feed(start: dt.datetime) -> str:
         "UID:d@google.com",
         "STATUS:CANCELLED",
         "END:VEVENT",
-        # An all-day event on the next day, and a weekly standup (only its first time is read).
+        # An all-day event on the next day, and a weekly standup, skipped once (EXDATE) and moved once.
         "BEGIN:VEVENT",
         f"DTSTART;VALUE=DATE:{nxt}",
         f"DTEND;VALUE=DATE:{(start + dt.timedelta(days=2)):%Y%m%d}",
@@ -84,9 +84,18 @@ def _feed(start: dt.datetime) -> str:
         "BEGIN:VEVENT",
         f"DTSTART:{day}T080000Z",
         f"DTEND:{day}T081500Z",
-        "RRULE:FREQ=WEEKLY",
+        "RRULE:FREQ=WEEKLY;COUNT=5",
+        f"EXDATE:{(start + dt.timedelta(days=7)):%Y%m%d}T080000Z",
         "UID:f@google.com",
         "SUMMARY:Standup",
+        "END:VEVENT",
+        # The third standup moved to 09:00 that day.
+        "BEGIN:VEVENT",
+        f"RECURRENCE-ID:{(start + dt.timedelta(days=14)):%Y%m%d}T080000Z",
+        f"DTSTART:{(start + dt.timedelta(days=14)):%Y%m%d}T090000Z",
+        f"DTEND:{(start + dt.timedelta(days=14)):%Y%m%d}T091500Z",
+        "UID:f@google.com",
+        "SUMMARY:Standup (moved)",
         "END:VEVENT",
         "END:VCALENDAR",
     ]
@@ -95,14 +104,23 @@ def _feed(start: dt.datetime) -> str:
 
 def test_the_feed_is_read_into_busy_ranges() -> None:
     day = dt.datetime(2026, 7, 6, tzinfo=UTC)  # summer: Berlin is UTC+2
-    read = busy_from_ics(_feed(day).encode(), host_zone="Europe/Berlin")
+    read = busy_from_ics(_feed(day).encode(), host_zone="Europe/Berlin", now=day)
     assert read.events == 6 and read.repeating == 1
-    assert read.ranges == [
-        (day.replace(hour=8), day.replace(hour=8, minute=15)),
-        (day.replace(hour=10), day.replace(hour=11)),
-        (day.replace(hour=12), day.replace(hour=13, minute=30)),  # 14:00 CEST
-        # All day in the host's zone: midnight to midnight Berlin time.
-        (dt.datetime(2026, 7, 6, 22, tzinfo=UTC), dt.datetime(2026, 7, 7, 22, tzinfo=UTC)),
+    week = dt.timedelta(days=7)
+    standups = [day.replace(hour=8) + n * week for n in (0, 3, 4)] + [day.replace(hour=9) + 2 * week]
+    assert read.ranges == sorted(
+        [
+            (day.replace(hour=10), day.replace(hour=11)),
+            (day.replace(hour=12), day.replace(hour=13, minute=30)),  # 14:00 CEST
+            # All day in the host's zone: midnight to midnight Berlin time.
+            (dt.datetime(2026, 7, 6, 22, tzinfo=UTC), dt.datetime(2026, 7, 7, 22, tzinfo=UTC)),
+        ]
+        + [(at, at + dt.timedelta(minutes=15)) for at in standups]
+    )
+    # Asked for one week only, the repeating event is expanded inside it.
+    first_week = busy_from_ics(_feed(day).encode(), host_zone="Europe/Berlin", within=(day, day + week))
+    assert [r for r in first_week.ranges if r[0].minute == 0 and r[1].minute == 15] == [
+        (day.replace(hour=8), day.replace(hour=8, minute=15))
     ]
     with pytest.raises(ValueError, match="not an iCalendar file"):
         busy_from_ics(b"<html>Sign in</html>", host_zone="UTC")
