@@ -199,6 +199,12 @@ def campaign_preview(request: OrgRequest, campaign_id: int) -> HttpResponse:
         )
         # The button posts the whole editor and names its variant ("step-<i>-variant-<j>").
         prefix = request.POST.get("variant", "step-0-variant-0")
+        from .meetings.links import booking_link_for
+
+        # The link the prospect would get (its token names no message: a preview sends nothing).
+        data["booking_link"] = booking_link_for(
+            user_id=campaign.owner_id, org_id=campaign.org_id, prospect_id=prospect.pk, send_key=""
+        )
         try:
             subject = template_render(request.POST.get(f"{prefix}-subject", ""), data)
             body = template_render(request.POST.get(f"{prefix}-body", ""), data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.urls import reverse
 
 from campaigns.enrollment import enrollment_create_many
 from campaigns.meetings.models import BookingProfile, MeetingType
@@ -68,3 +69,16 @@ def test_the_step_editor_knows_the_variable(tenant: Tenant) -> None:
     assert template_problems("{{ booking_lnk }}", sample=sample) == [
         "{{ booking_lnk }} is not a variable offered to email templates."
     ]
+
+
+@pytest.mark.django_db
+def test_the_live_preview_shows_the_booking_link(
+    tenant: Tenant, host_profile: BookingProfile, intro: MeetingType
+) -> None:
+    campaign, ada = _campaign(tenant, tenant.owner)
+    fields = {"variant": "step-0-variant-0", "step-0-variant-0-subject": "Hi", "step-0-variant-0-body": BODY}
+    url = reverse("campaign_preview", args=[campaign.pk])
+    body = tenant.member_client.post(
+        url, {**fields, "prospect": ada.pk}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert f"/book/{host_profile.slug}/{intro.slug}/?t=" in body and "would be held" not in body
