@@ -11,6 +11,7 @@ import factory
 
 from accounts.tests.factories import OrgOwnedFactory, UserFactory
 from leadgen import signing
+from prospects.crm.models import CrmConnection, CrmRecord, CrmSyncLog, OutcomeHook
 from prospects.models import (
     EMBEDDING_DIM,
     ICP,
@@ -269,3 +270,43 @@ class WebhookMessageFactory(OrgOwnedFactory):
     event_type = "prospect.qualified"
     message_id = factory.Sequence(lambda n: f"msg_{n}")
     payload = factory.LazyFunction(lambda: {"type": "prospect.qualified", "data": {}})
+
+
+# --- CRM sync ----------------------------------------------------------------------------------------------------
+
+
+class CrmConnectionFactory(OrgOwnedFactory):
+    """A HubSpot connection (token only); the second of an organisation is Salesforce (one per kind)."""
+
+    class Meta:
+        model = CrmConnection
+
+    kind = factory.Iterator(["hubspot", "salesforce"])
+    credentials = '{"token": "pat-na1-test"}'
+
+
+class CrmRecordFactory(OrgOwnedFactory):
+    class Meta:
+        model = CrmRecord
+
+    connection = factory.SubFactory(CrmConnectionFactory, org=SAME_ORG)
+    prospect = factory.SubFactory(ProspectFactory, org=SAME_ORG)
+    contact_id = factory.Sequence(lambda n: str(1000 + n))
+
+
+class CrmSyncLogFactory(OrgOwnedFactory):
+    class Meta:
+        model = CrmSyncLog
+
+    connection = factory.SubFactory(CrmConnectionFactory, org=SAME_ORG)
+    crm = "hubspot"
+    prospect = factory.SubFactory(ProspectFactory, org=SAME_ORG)
+    direction = "push"
+    status = "ok"
+
+
+class OutcomeHookFactory(OrgOwnedFactory):
+    class Meta:
+        model = OutcomeHook
+
+    secret = factory.LazyFunction(signing.webhook_secret_generate)
