@@ -53,7 +53,9 @@ def run(messages: int) -> dict[str, Any]:
         raw = raws[index % len(raws)]
         started = time.perf_counter()
         msg = email.message_from_bytes(raw, policy=email.policy.default)
-        received = parsedate_to_datetime(str(msg["Date"])) if msg["Date"] else datetime.datetime.now(datetime.UTC)
+        received = (
+            parsedate_to_datetime(str(msg["Date"])) if msg["Date"] else datetime.datetime.now(datetime.UTC)
+        )
         parsed = time.perf_counter()
         result = classify_message(msg, received_at=received)  # type: ignore[arg-type]
         middle = time.perf_counter()
