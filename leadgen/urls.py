@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.urls import URLPattern, URLResolver, include, path
 
-from accounts.access import member_required
 from analytics import views as analytics_views
 from leadgen import views
 from leadgen.api import api_urls
@@ -22,11 +19,6 @@ def _public(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLRe
         else:
             login_not_required(pattern.callback)
     return patterns
-
-
-def _coming(title: str, nav: str):  # type: ignore[no-untyped-def]
-    view = member_required(partial(views.coming, title=title, nav=nav))
-    return view
 
 
 api_patterns, api_app, api_namespace = api_urls()

@@ -57,10 +57,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
 
 
-def coming(request: HttpRequest, *, title: str, nav: str) -> HttpResponse:
-    return render(request, "coming.html", {"title": title, "nav": nav})
-
-
 def _sink_dir() -> Path:
     if not settings.DEBUG or not settings.MAIL_SINK_DIR:
         raise Http404("The mail sink is only available in local runs.")

@@ -109,9 +109,9 @@ def prospect_kept_hooks(*, prospect: Prospect) -> list[dict[str, Any]]:
     return list(hooks.values())[:MAX_HOOKS]
 
 
-def draft_llm_config(org_id: int) -> LLMConfig | None:
-    """The org's own OpenAI key wins over the deployment's; None means the rules provider writes drafts."""
-    row = PipelineSettings.objects.filter(org_id=org_id).only("openai_api_key").first()
+def draft_llm_config(row: PipelineSettings | None) -> LLMConfig | None:
+    """The org's own OpenAI key (on its pipeline settings `row`) wins over the deployment's; None means the rules
+    provider writes drafts."""
     key = (row.openai_api_key if row else "") or settings.OPENAI_API_KEY
     if not key:
         return None
@@ -583,20 +583,16 @@ def draft_compose(
         subject=" ".join(subject.text.split()),
         body=_tidy(body.text),
     )
-    config = draft_llm_config(prospect.org_id)
+    # One read of the org's pipeline settings: its key, and its monthly AI budget (scoring, drafts, reply intent).
+    row = PipelineSettings.objects.filter(org_id=prospect.org_id).first()
+    config = draft_llm_config(row)
     if config is None:
         return _rules_draft(inputs)
-    if _budget_spent(prospect.org_id):
+    if ai_budget_spent(org_id=prospect.org_id, pipeline_settings=row):
         # At the monthly AI budget the offline provider writes the draft, and says why.
         draft = _rules_draft(inputs)
         return replace(draft, provider=RULES_BUDGET_PROVIDER) if draft.provider == PROVIDER_RULES else draft
     return _compose_with_llm(inputs, config)
-
-
-def _budget_spent(org_id: int) -> bool:
-    """Whether the org's LLM calls (scoring, drafts, reply intent) have reached its monthly AI budget."""
-    row = PipelineSettings.objects.filter(org_id=org_id).first()
-    return ai_budget_spent(org_id=org_id, pipeline_settings=row)
 
 
 def draft_month_spend() -> Decimal:
