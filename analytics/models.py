@@ -9,8 +9,13 @@ is "interested". The day is the UTC date of the event (`Event.at`), so a late-ar
 Three grains, one per kind of question:
 - CampaignDaily: campaign, step, variant, mailbox (campaign report, deliverability, the funnel's totals);
 - SegmentDaily: the recipient's ICP, tier, seniority, department, industry, company size band and country;
-- SendTimeDaily: the weekday and hour the message was sent, in the recipient's local time (the heatmap).
-Every grain carries campaign and ICP, so the pages' filters apply to all of them.
+- SendTimeDaily: the weekday and hour the message was sent, in the recipient's local time, per campaign (the
+  send-hour breakdown, which a campaign filter narrows);
+- HeatmapDaily: the same without the campaign, a fifth of the rows or fewer: what the heatmap page reads.
+Every grain carries ICP, so the pages' filters apply to all of them.
+
+FunnelDaily is of another kind: per day people were *added* (a cohort), how many of them have reached each funnel
+stage so far. It is recounted from prospects for the cohorts whose people changed (analytics.rollups).
 """
 
 from __future__ import annotations
@@ -133,6 +138,62 @@ class SendTimeDaily(OrgOwned, Counts):
         return f"{type(self).__name__} {self.org_id} {self.day}"
 
 
+class HeatmapDaily(OrgOwned, Counts):
+    day = models.DateField()
+    icp_id = models.BigIntegerField(default=0)
+    industry = models.CharField(max_length=60, blank=True)
+    weekday = models.PositiveSmallIntegerField()  # 0 Monday … 6 Sunday, recipient's local time
+    hour = models.PositiveSmallIntegerField()  # 0-23, recipient's local time
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "day", "icp_id", "industry", "weekday", "hour"], name="heatmapdaily_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.org_id} {self.day}"
+
+
+FUNNEL_STAGES = (
+    "prospects",
+    "enriched",
+    "qualified",
+    "enrolled",
+    "contacted",
+    "opened",
+    "replied",
+    "interested",
+    "meeting",
+    "won",
+)
+
+
+class FunnelDaily(OrgOwned):
+    """People added on `day` (UTC) with this ICP, and how many of them reached each stage or a later one (a reply
+    with no tracked open was still read), so each step's conversion stays at or under 100%."""
+
+    day = models.DateField()
+    icp_id = models.BigIntegerField(default=0)
+    prospects = models.PositiveIntegerField(default=0)
+    enriched = models.PositiveIntegerField(default=0)
+    qualified = models.PositiveIntegerField(default=0)
+    enrolled = models.PositiveIntegerField(default=0)
+    contacted = models.PositiveIntegerField(default=0)
+    opened = models.PositiveIntegerField(default=0)
+    replied = models.PositiveIntegerField(default=0)
+    interested = models.PositiveIntegerField(default=0)
+    meeting = models.PositiveIntegerField(default=0)
+    won = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "day", "icp_id"], name="funneldaily_key")]
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.org_id} {self.day}"
+
+
 class ProspectSegment(OrgOwned):
     """What the rollups need to know about a recipient, computed once in Python (country and timezone are inferred
     from free text by prospects.timezones, which SQL cannot do), and how far they got: the funnel reads the
@@ -164,11 +225,15 @@ class ProspectSegment(OrgOwned):
 
 class RollupCursor(models.Model):
     """How far the incremental updater has read, across every organisation: events and replies with ids up to
-    these are in the rollups. Not a tenant table: one row, named "engagement"."""
+    these are in the rollups; prospects changed before `funnel_at` and enrollments up to `enrollment_id` are in the
+    funnel. Not a tenant
+    table: one row, named "engagement"."""
 
     name = models.CharField(max_length=40, primary_key=True)
     event_id = models.BigIntegerField(default=0)
     reply_id = models.BigIntegerField(default=0)
+    funnel_at = models.DateTimeField(null=True, blank=True)
+    enrollment_id = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(default=now)
 
     def __str__(self) -> str:

@@ -25,7 +25,16 @@ from outreach.models import Event, Reply
 from prospects.models import Prospect
 from prospects.timezones import prospect_country, prospect_timezone
 
-from .models import COUNTERS, CampaignDaily, ProspectSegment, RollupCursor, SegmentDaily, SendTimeDaily
+from .models import (
+    COUNTERS,
+    FUNNEL_STAGES,
+    CampaignDaily,
+    FunnelDaily,
+    ProspectSegment,
+    RollupCursor,
+    SegmentDaily,
+    SendTimeDaily,
+)
 
 CURSOR = "engagement"
 LOCK_KEY = 812_012  # pg_advisory_xact_lock key shared by both writers
@@ -245,6 +254,117 @@ def _prospects_of(events: Any, replies: Any) -> set[int]:
     return {pk for pk in ids if pk}
 
 
+# --- the funnel: cohorts of people added on a day ----------------------------------------------------------------
+
+# When a prospect `p` (with its segment `s`) has reached a stage, in FUNNEL_STAGES order.
+REACHED = {
+    "prospects": "true",
+    "enriched": "(p.enriched_at IS NOT NULL OR p.stage <> 'new')",
+    "qualified": "p.stage IN ('qualified', 'contacted', 'replied', 'meeting', 'won', 'lost')",
+    "enrolled": "EXISTS (SELECT 1 FROM campaigns_enrollment en WHERE en.org_id = p.org_id AND en.prospect_id = p.id)",
+    "contacted": "s.first_contacted_at IS NOT NULL",
+    "opened": "s.first_opened_at IS NOT NULL",
+    "replied": "s.first_replied_at IS NOT NULL",
+    "interested": "s.first_positive_at IS NOT NULL",
+    "meeting": "p.stage IN ('meeting', 'won')",
+    "won": "p.stage = 'won'",
+}
+# Changes to prospects and enrollments are looked for this far behind the last pass (commit lag, clock skew).
+FUNNEL_OVERLAP_SECONDS = 60
+ENROLLMENT_OVERLAP_IDS = 1000
+
+
+def funnel_counts_sql() -> str:
+    """One COUNT per stage, of everyone who reached it or any later one (a reply with no tracked open was still
+    read; a meeting booked from a form skipped the emails), over prospects `p` joined to their segments `s`."""
+    conditions = [REACHED[name] for name in FUNNEL_STAGES]
+    return ", ".join(
+        "COUNT(*) FILTER (WHERE " + " OR ".join(conditions[index:]) + ")" for index in range(len(conditions))
+    )
+
+
+def funnel_refresh(cohorts_sql: str, params: list[Any]) -> int:
+    """Count the cohorts `cohorts_sql` selects (rows of org_id, day) again from prospects: set-based, a cohort
+    is the people one organisation added on one UTC day. Returns the cohorts refreshed."""
+    table, prospects = FunnelDaily._meta.db_table, Prospect._meta.db_table
+    stages = ", ".join(FUNNEL_STAGES)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS analytics_cohorts")
+        cursor.execute(
+            f"CREATE TEMP TABLE analytics_cohorts AS SELECT DISTINCT org_id, day FROM ({cohorts_sql}) c",  # noqa: S608
+            params,
+        )
+        cursor.execute(
+            f"DELETE FROM {table} f USING analytics_cohorts c WHERE f.org_id = c.org_id AND f.day = c.day"  # noqa: S608
+        )
+        cursor.execute(
+            f"""INSERT INTO {table} (org_id, day, icp_id, {stages})
+            SELECT p.org_id, c.day, COALESCE(p.icp_id, 0), {funnel_counts_sql()}
+            FROM analytics_cohorts c
+            JOIN {prospects} p ON p.org_id = c.org_id AND p.created_at >= c.day::timestamp AT TIME ZONE 'UTC'
+              AND p.created_at < (c.day + 1)::timestamp AT TIME ZONE 'UTC'
+            LEFT JOIN {ProspectSegment._meta.db_table} s ON s.org_id = p.org_id AND s.prospect_id = p.id
+            GROUP BY p.org_id, c.day, COALESCE(p.icp_id, 0)"""  # noqa: S608
+        )
+        cursor.execute("SELECT COUNT(*) FROM analytics_cohorts")
+        row = cursor.fetchone()
+        cursor.execute("DROP TABLE analytics_cohorts")
+    return int(row[0]) if row else 0
+
+
+def _cohorts_of_prospects() -> str:
+    return (
+        f"SELECT org_id, (created_at AT TIME ZONE 'UTC')::date AS day FROM {Prospect._meta.db_table} "  # noqa: S608
+        "WHERE id = ANY(%s)"
+    )
+
+
+def _cohorts_changed_since() -> str:
+    """Cohorts of prospects updated at or after a moment (per organisation, on the (org, updated_at) index) and of
+    prospects enrolled past an enrollment id (on the primary key), so the beat never scans the prospect table."""
+    from campaigns.models import Enrollment
+
+    prospects = Prospect._meta.db_table
+    return f"""SELECT p.org_id, (p.created_at AT TIME ZONE 'UTC')::date AS day
+      FROM accounts_organization o JOIN {prospects} p ON p.org_id = o.id AND p.updated_at >= %s
+      UNION ALL
+      SELECT p.org_id, (p.created_at AT TIME ZONE 'UTC')::date
+      FROM {Enrollment._meta.db_table} en JOIN {prospects} p ON p.id = en.prospect_id WHERE en.id > %s"""  # noqa: S608
+
+
+def _all_cohorts() -> str:
+    return f"SELECT org_id, (created_at AT TIME ZONE 'UTC')::date AS day FROM {Prospect._meta.db_table}"  # noqa: S608
+
+
+def funnel_advance(*, now: dt.datetime | None = None) -> int:
+    """The cohorts whose people changed since the last pass (stage, enrichment, ICP, a new enrollment), counted
+    again; `rollups_advance` refreshes the cohorts of people its events touched, and the hourly rebuild counts
+    every cohort again (a writer that changed a stage without touching `updated_at`)."""
+    from campaigns.models import Enrollment
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        _lock()
+        cursor = _cursor()
+        top = Enrollment.objects.unscoped().order_by("-id").values_list("id", flat=True).first() or 0
+        if cursor.funnel_at is None:  # first pass: every cohort
+            refreshed = funnel_refresh(_all_cohorts(), [])
+        else:
+            since = cursor.funnel_at - dt.timedelta(seconds=FUNNEL_OVERLAP_SECONDS)
+            # Ids are handed out before commit: look again at the last ones, a lower id may have committed late.
+            enrolled = max(0, cursor.enrollment_id - ENROLLMENT_OVERLAP_IDS)
+            refreshed = funnel_refresh(_cohorts_changed_since(), [since, enrolled])
+        RollupCursor.objects.filter(name=CURSOR).update(funnel_at=now, enrollment_id=top)
+    return refreshed
+
+
+def funnel_rebuild() -> int:
+    """Every cohort of every organisation counted again from prospects (hourly: one GROUP BY over prospects)."""
+    with transaction.atomic():
+        _lock()
+        return funnel_refresh(_all_cohorts(), [])
+
+
 # --- the two writers -----------------------------------------------------------------------------------------------
 
 # A reply waits this long for its intent (the classifier runs right after it is stored) before the pass moves on.
@@ -302,16 +422,19 @@ def rollups_advance(*, max_chunks: int = 10, now: dt.datetime | None = None) -> 
                 break
             events = Event.objects.unscoped().filter(id__gt=cursor.event_id, id__lte=event_high)
             replies = Reply.objects.unscoped().filter(id__gt=cursor.reply_id, id__lte=reply_high)
-            segments_refresh(prospect_ids=_prospects_of(events, replies))
+            touched = _prospects_of(events, replies)
+            segments_refresh(prospect_ids=touched)
             done["counted"] += _run(
                 "e.id > %s AND e.id <= %s",
                 "r.id > %s AND r.id <= %s",
                 [cursor.event_id, event_high, cursor.reply_id, reply_high],
             )
+            funnel_refresh(_cohorts_of_prospects(), [list(touched)])
             RollupCursor.objects.filter(name=CURSOR).update(
                 event_id=event_high, reply_id=reply_high, updated_at=now
             )
             done["chunks"] += 1
+    funnel_advance()  # its own clock: `now` may be shifted to settle test rows
     return done
 
 
@@ -330,12 +453,15 @@ def rollup_day_rebuild(*, org_id: int, day: dt.date) -> int:
         replies = Reply.objects.unscoped().filter(
             org_id=org_id, received_at__gte=start, received_at__lt=end, id__lte=cursor.reply_id
         )
-        segments_refresh(prospect_ids=_prospects_of(events, replies))
-        return _run(
+        touched = _prospects_of(events, replies)
+        segments_refresh(prospect_ids=touched)
+        counted = _run(
             "e.org_id = %s AND e.at >= %s AND e.at < %s AND e.id <= %s",
             "r.org_id = %s AND r.received_at >= %s AND r.received_at < %s AND r.id <= %s",
             [org_id, start, end, cursor.event_id, org_id, start, end, cursor.reply_id],
         )
+        funnel_refresh(_cohorts_of_prospects(), [list(touched)])
+        return counted
 
 
 def rollups_rebuild_recent(*, now: dt.datetime | None = None) -> int:
@@ -350,4 +476,5 @@ def rollups_rebuild_recent(*, now: dt.datetime | None = None) -> int:
         for day in days:
             rollup_day_rebuild(org_id=org_id, day=day)
             rebuilt += 1
+    funnel_rebuild()
     return rebuilt

@@ -16,10 +16,18 @@ from campaigns.models import Campaign, Variant
 from leadgen.models import AiSpend
 from leadgen.tenancy import require_org_id
 from outreach.models import Mailbox, MailboxStatus, Message, MessageStatus, Reply, ReplyKind
-from prospects.models import ICP, EnrichmentLog, PipelineSettings, Prospect
+from prospects.models import ICP, EnrichmentLog, PipelineSettings
 
 from .filters import Filters
-from .models import COUNTERS, CampaignDaily, CampaignTest, ProspectSegment, SegmentDaily, SendTimeDaily
+from .models import (
+    COUNTERS,
+    FUNNEL_STAGES,
+    CampaignDaily,
+    CampaignTest,
+    FunnelDaily,
+    SegmentDaily,
+    SendTimeDaily,
+)
 from .stats import Rate, lift, rate, two_proportion_p
 
 FUNNEL = (
@@ -34,18 +42,6 @@ FUNNEL = (
     ("meeting", "Meeting booked"),
     ("won", "Won"),
 )
-_REACHED = {
-    "prospects": "true",
-    "enriched": "(p.enriched_at IS NOT NULL OR p.stage <> 'new')",
-    "qualified": "p.stage IN ('qualified', 'contacted', 'replied', 'meeting', 'won', 'lost')",
-    "enrolled": "EXISTS (SELECT 1 FROM campaigns_enrollment en WHERE en.org_id = p.org_id AND en.prospect_id = p.id)",
-    "contacted": "s.first_contacted_at IS NOT NULL",
-    "opened": "s.first_opened_at IS NOT NULL",
-    "replied": "s.first_replied_at IS NOT NULL",
-    "interested": "s.first_positive_at IS NOT NULL",
-    "meeting": "p.stage IN ('meeting', 'won')",
-    "won": "p.stage = 'won'",
-}
 
 
 @dataclass(frozen=True)
@@ -62,39 +58,21 @@ class FunnelStage:
 
 
 def funnel(filters: Filters) -> list[FunnelStage]:
-    """People added in the period (and the period before, for the trend), and how far they have got. One query."""
-    org_id = require_org_id()
-    start, end = filters.bounds()
-    previous_start, _ = filters.previous.bounds()
-    # A stage counts everyone who reached it or any later one (a reply with no tracked open was still read; a
-    # meeting booked from a form skipped the emails), so each step's conversion stays at or under 100%.
-    conditions = list(_REACHED.values())
-    reached = ["(" + " OR ".join(conditions[index:]) + ")" for index in range(len(conditions))]
-    columns = ", ".join(
-        f"COUNT(*) FILTER (WHERE p.created_at >= %(start)s AND {cond}), "
-        f"COUNT(*) FILTER (WHERE p.created_at < %(start)s AND {cond})"
-        for cond in reached
+    """People added in the period (and the period before, for the trend), and how far they have got: one query on
+    the funnel rollup (a row per day and ICP), whatever the number of people."""
+    previous = filters.previous
+    qs = FunnelDaily.objects.filter(day__gte=previous.start, day__lte=filters.end)
+    if filters.icp_id:
+        qs = qs.filter(icp_id=filters.icp_id)
+    current = Q(day__gte=filters.start)
+    totals = qs.aggregate(
+        **{f"c_{name}": Sum(name, filter=current) for name in FUNNEL_STAGES},
+        **{f"p_{name}": Sum(name, filter=~current) for name in FUNNEL_STAGES},
     )
-    icp = " AND p.icp_id = %(icp)s" if filters.icp_id else ""
-    sql = (
-        f"SELECT {columns} FROM {Prospect._meta.db_table} p "  # noqa: S608 (constants; values are parameters)
-        f"LEFT JOIN {ProspectSegment._meta.db_table} s ON s.org_id = p.org_id AND s.prospect_id = p.id "
-        f"WHERE p.org_id = %(org)s AND p.created_at >= %(previous)s AND p.created_at < %(end)s{icp}"
-    )
-    params: dict[str, Any] = {
-        "org": org_id,
-        "start": start,
-        "end": end,
-        "previous": previous_start,
-        "icp": filters.icp_id,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone() or ()
     stages, before = [], None
-    for index, (key, label) in enumerate(FUNNEL):
-        count, previous = int(row[2 * index]), int(row[2 * index + 1])
-        stages.append(FunnelStage(key, label, count, previous, (count / before) if before else None))
+    for key, label in FUNNEL:
+        count, previous_count = int(totals[f"c_{key}"] or 0), int(totals[f"p_{key}"] or 0)
+        stages.append(FunnelStage(key, label, count, previous_count, (count / before) if before else None))
         before = count
     return stages
 
@@ -102,15 +80,27 @@ def funnel(filters: Filters) -> list[FunnelStage]:
 # --- what needs attention today --------------------------------------------------------------------------------
 
 
+# The attention counts stop here: "999+" says enough, and each count reads at most this many index entries.
+ATTENTION_CAP = 999
+
+
 @dataclass(frozen=True)
 class Attention:
-    replies_waiting: int
-    drafts_to_review: int
+    replies_waiting: int  # up to ATTENTION_CAP + 1
+    drafts_to_review: int  # up to ATTENTION_CAP + 1
     paused_mailboxes: int
     enrichment_spend: Decimal
     enrichment_budget: Decimal | None
     ai_spend: Decimal
     ai_budget: Decimal | None
+
+    @property
+    def replies_shown(self) -> str:
+        return _capped(self.replies_waiting)
+
+    @property
+    def drafts_shown(self) -> str:
+        return _capped(self.drafts_to_review)
 
     @property
     def enrichment_share(self) -> float | None:
@@ -121,17 +111,24 @@ class Attention:
         return float(self.ai_spend / self.ai_budget) if self.ai_budget else None
 
 
+def _capped(count: int) -> str:
+    return f"{ATTENTION_CAP}+" if count > ATTENTION_CAP else str(count)
+
+
 def month_start(moment: dt.datetime | None = None) -> dt.datetime:
     moment = (moment or timezone.now()).astimezone(dt.UTC)
     return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def attention() -> Attention:
-    """Unread replies, drafts waiting for review, paused mailboxes and this month's spend against budget: one query."""
+    """Unread replies, drafts waiting for review (each counted up to the cap, on an index: the unread-replies partial
+    index and (org, status)), paused mailboxes and this month's spend against budget: one query."""
     org_id, since = require_org_id(), month_start()
     sql = f"""SELECT
-      (SELECT COUNT(*) FROM {Reply._meta.db_table} WHERE org_id = %(org)s AND kind = %(reply)s AND read_at IS NULL),
-      (SELECT COUNT(*) FROM {Message._meta.db_table} WHERE org_id = %(org)s AND status = %(draft)s),
+      (SELECT COUNT(*) FROM (SELECT 1 FROM {Reply._meta.db_table}
+        WHERE org_id = %(org)s AND kind = %(reply)s AND read_at IS NULL LIMIT %(cap)s) r),
+      (SELECT COUNT(*) FROM (SELECT 1 FROM {Message._meta.db_table}
+        WHERE org_id = %(org)s AND status = %(draft)s LIMIT %(cap)s) m),
       (SELECT COUNT(*) FROM {Mailbox._meta.db_table} WHERE org_id = %(org)s AND status = %(paused)s),
       (SELECT COALESCE(SUM(cost_usd), 0) FROM {EnrichmentLog._meta.db_table}
         WHERE org_id = %(org)s AND created_at >= %(since)s),
@@ -144,6 +141,7 @@ def attention() -> Attention:
         "draft": MessageStatus.DRAFT,
         "paused": MailboxStatus.PAUSED,
         "since": since,
+        "cap": ATTENTION_CAP + 1,
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

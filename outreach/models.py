@@ -389,6 +389,12 @@ class Reply(OrgOwned):
             models.Index(fields=["org", "message"], name="reply_org_message"),
             models.Index(fields=["org", "campaign_id", "kind"], name="reply_org_campaign_kind"),
             models.Index(fields=["org", "created_at"], name="reply_org_created"),
+            # Replies nobody has read yet: the inbox's unread tab and the dashboard's "replies waiting".
+            models.Index(
+                fields=["org", "-received_at"],
+                condition=Q(kind="reply", read_at__isnull=True),
+                name="reply_org_unread",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -11,11 +11,22 @@ from typing import Any
 import pytest
 from django.db.models import Sum
 
-from analytics.models import COUNTERS, CampaignDaily, ProspectSegment, SegmentDaily, SendTimeDaily
+from analytics.models import (
+    COUNTERS,
+    FUNNEL_STAGES,
+    CampaignDaily,
+    FunnelDaily,
+    ProspectSegment,
+    SegmentDaily,
+    SendTimeDaily,
+)
 from analytics.rollups import rollup_day_rebuild, rollups_rebuild_recent
+from campaigns.models import Enrollment
+from campaigns.tests.factories import campaign_with_steps
 from conftest import Tenant
 from outreach.models import Event, Reply
 from outreach.tests.factories import MailboxFactory
+from prospects.models import Prospect
 from prospects.tests.factories import CompanyFactory, ProspectFactory
 
 from .factories import EventFactory, ReplyFactory, sent_message
@@ -78,6 +89,47 @@ def rollup_count(org_id: int) -> Counter[tuple[Any, ...]]:
     return out
 
 
+def direct_funnel(org_id: int) -> Counter[tuple[Any, ...]]:
+    """(day added, ICP, stage) → people who reached the stage or a later one, straight from prospects, enrollments,
+    events and replies (not from the segments the rollup reads)."""
+    reached: dict[int, set[str]] = {}
+    for event in Event.objects.unscoped().filter(org_id=org_id).select_related("message"):
+        bucket = {"sent": "contacted", "opened": "opened", "replied": "replied"}.get(_bucket(event) or "")
+        if bucket:
+            reached.setdefault(event.prospect_id or event.message.prospect_id, set()).add(bucket)
+    for reply in Reply.objects.unscoped().filter(org_id=org_id, kind="reply", intent="interested"):
+        if reply.message_id:
+            reached.setdefault(reply.prospect_id or reply.message.prospect_id, set()).add("interested")
+    enrolled = set(Enrollment.objects.unscoped().filter(org_id=org_id).values_list("prospect_id", flat=True))
+    out: Counter[tuple[Any, ...]] = Counter()
+    for p in Prospect.objects.unscoped().filter(org_id=org_id):
+        stages = reached.get(p.pk, set())
+        stages |= {"prospects"}
+        if p.enriched_at or p.stage != "new":
+            stages.add("enriched")
+        if p.stage in ("qualified", "contacted", "replied", "meeting", "won", "lost"):
+            stages.add("qualified")
+        if p.pk in enrolled:
+            stages.add("enrolled")
+        if p.stage in ("meeting", "won"):
+            stages.add("meeting")
+        if p.stage == "won":
+            stages.add("won")
+        furthest = max(FUNNEL_STAGES.index(name) for name in stages)
+        for name in FUNNEL_STAGES[: furthest + 1]:
+            out[(p.created_at.astimezone(UTC).date(), p.icp_id or 0, name)] += 1
+    return out
+
+
+def rollup_funnel(org_id: int) -> Counter[tuple[Any, ...]]:
+    out: Counter[tuple[Any, ...]] = Counter()
+    for row in FunnelDaily.objects.unscoped().filter(org_id=org_id).values():
+        for name in FUNNEL_STAGES:
+            if row[name]:
+                out[(row["day"], row["icp_id"], name)] += row[name]
+    return out
+
+
 def grain_totals(model: Any, org_id: int) -> dict[str, int]:
     return model.objects.unscoped().filter(org_id=org_id).aggregate(**{n: Sum(n) for n in COUNTERS})
 
@@ -96,6 +148,9 @@ def random_stream(rng: random.Random, tenant: Tenant, *, messages: int, late: bo
             seniority=rng.choice(["VP", "Manager", ""]),
             timezone=rng.choice(["Europe/Berlin", "America/New_York", ""]),
             tier=rng.choice(["A", "B", ""]),
+            stage=rng.choice(["new", "new", "qualified", "contacted", "meeting", "won", "lost"]),
+            icp_id=rng.choice([None, 11, 12]),
+            created_at=BASE - dt.timedelta(days=rng.randrange(3), hours=rng.randrange(20)),
         )
         sent_at = BASE + dt.timedelta(days=rng.randrange(4), hours=rng.randrange(10))
         message = sent_message(
@@ -140,6 +195,7 @@ def test_rollups_equal_a_direct_count_after_random_streams(
     random_stream(rng, other_tenant, messages=10, late=True)
     advance()
     assert rollup_count(tenant.org.pk) == direct_count(tenant.org.pk)
+    assert rollup_funnel(tenant.org.pk) == direct_funnel(tenant.org.pk)
 
     # More traffic for the same messages, late arrivals among it, read by the next pass.
     random_stream(rng, tenant, messages=15, late=True)
@@ -154,6 +210,7 @@ def test_rollups_equal_a_direct_count_after_random_streams(
             totals[key[-1]] += count
         for model in (SegmentDaily, SendTimeDaily):
             assert grain_totals(model, org_id) == dict(totals), model.__name__
+        assert rollup_funnel(org_id) == direct_funnel(org_id)
     assert direct_count(tenant.org.pk)  # the stream did count something
     bots = Event.objects.unscoped().filter(org=tenant.org, kind="opened", is_bot=True).count()
     assert bots > 0 and grain_totals(CampaignDaily, tenant.org.pk)["machine_opened"] > 0
@@ -223,3 +280,32 @@ def test_send_hour_is_the_recipients_local_time(
         "Software",
         "51-200",
     )
+
+
+@pytest.mark.django_db
+def test_funnel_follows_people_who_change_without_events(
+    tenant: Tenant, other_tenant: Tenant, advance: Callable[[], dict[str, int]]
+) -> None:
+    """A stage set by hand, an enrollment and a new prospect reach the funnel on the next pass, with no event; the
+    hourly rebuild recounts a cohort a writer changed behind the rollup's back."""
+    random_stream(random.Random(6), tenant, messages=8, late=False)
+    random_stream(random.Random(7), other_tenant, messages=4, late=False)
+    advance()
+    theirs = rollup_funnel(other_tenant.org.pk)
+    added = BASE + dt.timedelta(days=5)  # a cohort of its own: the stream's people were added before BASE
+    quiet = ProspectFactory(org=tenant.org, stage="new", created_at=added)
+    advance()
+    assert rollup_funnel(tenant.org.pk)[(added.date(), 0, "prospects")] == 1
+    Prospect.objects.unscoped().filter(pk=quiet.pk).update(stage="meeting", updated_at=dt.datetime.now(UTC))
+    campaign = campaign_with_steps(tenant.org)
+    enrolled = Prospect.objects.unscoped().filter(org=tenant.org, stage="new").exclude(pk=quiet.pk).first()
+    Enrollment.objects.unscoped().create(org=tenant.org, campaign=campaign, prospect=enrolled)
+    advance()
+    assert rollup_funnel(tenant.org.pk) == direct_funnel(tenant.org.pk)
+    assert rollup_funnel(other_tenant.org.pk) == theirs
+    # A writer that changes a stage and leaves updated_at behind (here: hours old): the hourly rebuild counts it.
+    Prospect.objects.unscoped().filter(pk=quiet.pk).update(stage="won", updated_at=BASE)
+    advance()
+    assert rollup_funnel(tenant.org.pk) != direct_funnel(tenant.org.pk)
+    rollups_rebuild_recent(now=BASE + dt.timedelta(days=1))
+    assert rollup_funnel(tenant.org.pk) == direct_funnel(tenant.org.pk)
