@@ -30,6 +30,7 @@ from .models import (
     FUNNEL_STAGES,
     CampaignDaily,
     FunnelDaily,
+    HeatmapDaily,
     ProspectSegment,
     RollupCursor,
     SegmentDaily,
@@ -157,6 +158,18 @@ def _statement(event_where: str, reply_where: str) -> str:
         ],
         "sendtimedaily_key",
     )
+    heatmap = _upsert(
+        HeatmapDaily._meta.db_table,
+        ["day", "icp_id", "industry", "weekday", "hour"],
+        [
+            "day",
+            "icp_id",
+            "industry",
+            "(EXTRACT(ISODOW FROM local_sent)::int - 1)",
+            "EXTRACT(HOUR FROM local_sent)::int",
+        ],
+        "heatmapdaily_key",
+    )
     funnel = f"""UPDATE {ProspectSegment._meta.db_table} s SET
         first_contacted_at = LEAST(s.first_contacted_at, x.contacted),
         first_opened_at = LEAST(s.first_opened_at, x.opened),
@@ -173,7 +186,7 @@ def _statement(event_where: str, reply_where: str) -> str:
         "__REPLY_WHERE__", reply_where
     )
     return (
-        f"{head}, a AS ({campaign}), b AS ({segment}), c AS ({send_time}), d AS ({funnel}) "  # noqa: S608
+        f"{head}, a AS ({campaign}), b AS ({segment}), c AS ({send_time}), h AS ({heatmap}), d AS ({funnel}) "  # noqa: S608
         "SELECT (SELECT COUNT(*) FROM rows), (SELECT COUNT(*) FROM a), (SELECT COUNT(*) FROM b), "
         "(SELECT COUNT(*) FROM c)"
     )
@@ -445,7 +458,7 @@ def rollup_day_rebuild(*, org_id: int, day: dt.date) -> int:
     with transaction.atomic():
         _lock()
         cursor = _cursor()
-        for model in (CampaignDaily, SegmentDaily, SendTimeDaily):
+        for model in (CampaignDaily, SegmentDaily, SendTimeDaily, HeatmapDaily):
             model.objects.unscoped().filter(org_id=org_id, day=day).delete()
         events = Event.objects.unscoped().filter(
             org_id=org_id, at__gte=start, at__lt=end, id__lte=cursor.event_id

@@ -226,6 +226,10 @@ def test_other_pages_render_with_their_numbers(
     weekday = (TODAY.astimezone(dt.UTC) + dt.timedelta(hours=1)).weekday()
     cells = re.findall(r'data-sent="(\d+)" data-replied="(\d+)"', heat)
     assert cells[weekday * 24 + 11] == ("20", "6") and sum(int(s) for s, _ in cells) == 20
+    # One campaign's heatmap reads the per-campaign grain: the same cells for this one, none for another.
+    for campaign_id, sent in ((campaign.pk, "20"), (campaign.pk + 1000, "0")):
+        one = tenant.owner_client.get(f"/analytics/heatmap/?campaign={campaign_id}").content.decode()
+        assert re.findall(r'data-sent="(\d+)" data-replied="(\d+)"', one)[weekday * 24 + 11][0] == sent
     assert "Nothing" not in tenant.owner_client.get("/analytics/?by=seniority").content.decode()
     deliver = tenant.owner_client.get("/analytics/deliverability/").content.decode()
     assert "Hard bounces at 10.0% of sends" in deliver and "Gmail&#x27;s limit is 0.3%" in deliver

@@ -16,6 +16,7 @@ from analytics.models import (
     FUNNEL_STAGES,
     CampaignDaily,
     FunnelDaily,
+    HeatmapDaily,
     ProspectSegment,
     SegmentDaily,
     SendTimeDaily,
@@ -208,7 +209,7 @@ def test_rollups_equal_a_direct_count_after_random_streams(
         totals = Counter({name: 0 for name in COUNTERS})
         for key, count in direct.items():
             totals[key[-1]] += count
-        for model in (SegmentDaily, SendTimeDaily):
+        for model in (SegmentDaily, SendTimeDaily, HeatmapDaily):
             assert grain_totals(model, org_id) == dict(totals), model.__name__
         assert rollup_funnel(org_id) == direct_funnel(org_id)
     assert direct_count(tenant.org.pk)  # the stream did count something
@@ -273,6 +274,10 @@ def test_send_hour_is_the_recipients_local_time(
         SendTimeDaily.objects.unscoped().filter(org=tenant.org).values_list("weekday", "hour", "sent")
     )
     assert cells == {(0, 9, 1), (0, 15, 1), (0, 23, 1)}  # Tokyo: 23:00 the same Monday
+    heat = set(
+        HeatmapDaily.objects.unscoped().filter(org=tenant.org).values_list("weekday", "hour", "industry")
+    )
+    assert heat == {(0, 9, "Software"), (0, 15, "Software"), (0, 23, "")}
     segment = ProspectSegment.objects.unscoped().get(prospect_id=berlin.pk)
     assert (segment.timezone, segment.country, segment.industry, segment.size_band) == (
         "Europe/Berlin",
