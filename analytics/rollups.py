@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from outreach.models import Event, Reply
 from prospects.models import Prospect
-from prospects.timezones import prospect_country, prospect_timezone
+from prospects.timezones import is_valid_timezone, location_place
 
 from .models import (
     COUNTERS,
@@ -204,58 +204,97 @@ def size_band(employees: int | None) -> str:
     return "5000+"
 
 
-def _label(value: str) -> str:
-    return " ".join((value or "").split())[:60]
+def _clean(expr: str) -> str:
+    """A label as the pages group it: whitespace runs to one space, trimmed, at most 60 characters."""
+    return f"LEFT(BTRIM(REGEXP_REPLACE(COALESCE({expr}, ''), '\\s+', ' ', 'g')), 60)"
+
+
+def _size_band_sql(expr: str) -> str:
+    whens = " ".join(f"WHEN {expr} <= {upper} THEN '{label}'" for upper, label in SIZE_BANDS)
+    return f"CASE WHEN {expr} IS NULL THEN '' {whens} ELSE '5000+' END"
+
+
+# Texts the timezone and country are inferred from, per prospect `p` and company `c` (prospects.timezones' order).
+_PLACE_TEXTS = (
+    ("loc", "p.location"),
+    (
+        "field",
+        "CASE WHEN jsonb_typeof(p.custom_fields->'country') = 'string' THEN p.custom_fields->>'country' END",
+    ),
+    ("company", "c.location"),
+)
+
+
+def _places(cursor: Any, scope: str, params: list[Any]) -> None:
+    """Temp tables analytics_places (text → country, zone) and analytics_zones (valid IANA names) for the distinct
+    texts of the prospects in scope: the inference runs in Python once per distinct text, not once per person."""
+    values = ", ".join(f"('place', {expr})" for _, expr in _PLACE_TEXTS)
+    cursor.execute(
+        f"""SELECT DISTINCT v.kind, v.t FROM {Prospect._meta.db_table} p
+            LEFT JOIN prospects_company c ON c.id = p.company_id
+            CROSS JOIN LATERAL (VALUES {values}, ('zone', p.timezone)) v(kind, t)
+            WHERE ({scope}) AND v.t <> ''""",  # noqa: S608
+        params,
+    )
+    places, zones = [], []
+    for kind, text in cursor.fetchall():
+        if kind == "zone":
+            if is_valid_timezone(text):
+                zones.append((text,))
+        elif (place := location_place(text)) is not None:
+            places.append((text, place.country[:2], place.zone))
+    for statement in (
+        "DROP TABLE IF EXISTS analytics_places",
+        "DROP TABLE IF EXISTS analytics_zones",
+        "CREATE TEMP TABLE analytics_places (text text PRIMARY KEY, country text, zone text)",
+        "CREATE TEMP TABLE analytics_zones (name text PRIMARY KEY)",
+    ):
+        cursor.execute(statement)
+    if places:
+        cursor.executemany("INSERT INTO analytics_places VALUES (%s, %s, %s)", places)
+    if zones:
+        cursor.executemany("INSERT INTO analytics_zones VALUES (%s)", zones)
+
+
+def segments_refresh_where(scope: str, params: list[Any]) -> int:
+    """Compute, set-based, the segment of each prospect in `scope` (SQL over `p`, the prospect, and `c`, its
+    company) that has none yet or changed since. Returns the segments written."""
+    table = ProspectSegment._meta.db_table
+    joins = " ".join(
+        f"LEFT JOIN analytics_places pl_{name} ON pl_{name}.text = {expr}" for name, expr in _PLACE_TEXTS
+    )
+    country = "COALESCE(" + ", ".join(f"pl_{name}.country" for name, _ in _PLACE_TEXTS) + ", '')"
+    zone = "COALESCE(" + ", ".join(f"pl_{name}.zone" for name, _ in _PLACE_TEXTS) + ", 'UTC')"
+    columns = "icp_id, tier, seniority, department, industry, size_band, country, timezone, computed_at"
+    with connection.cursor() as cursor:
+        _places(cursor, scope, params)
+        cursor.execute(
+            f"""INSERT INTO {table} (org_id, prospect_id, {columns})
+            SELECT p.org_id, p.id, COALESCE(p.icp_id, 0), COALESCE(p.tier, ''), LOWER({_clean("p.seniority")}),
+              LOWER({_clean("p.department")}), {_clean("c.industry")}, {_size_band_sql("c.employee_count")},
+              {country}, CASE WHEN z.name IS NOT NULL THEN p.timezone ELSE {zone} END, statement_timestamp()
+            FROM {Prospect._meta.db_table} p
+            LEFT JOIN prospects_company c ON c.id = p.company_id
+            LEFT JOIN {table} s ON s.org_id = p.org_id AND s.prospect_id = p.id
+            LEFT JOIN analytics_zones z ON z.name = p.timezone
+            {joins}
+            WHERE ({scope}) AND (s.id IS NULL OR p.updated_at >= s.computed_at OR c.updated_at >= s.computed_at)
+            ON CONFLICT (org_id, prospect_id) DO UPDATE SET """  # noqa: S608
+            + ", ".join(f"{name} = EXCLUDED.{name}" for name in columns.split(", ")),
+            params,
+        )
+        written = cursor.rowcount
+        cursor.execute("DROP TABLE analytics_places")
+        cursor.execute("DROP TABLE analytics_zones")
+    return written
 
 
 def segments_refresh(*, prospect_ids: Iterable[int]) -> int:
     """Compute the segment of each prospect that has none yet or changed since (across orgs: a task's batch)."""
-    ids = {pk for pk in prospect_ids if pk}
+    ids = sorted({pk for pk in prospect_ids if pk})
     if not ids:
         return 0
-    known = dict(
-        ProspectSegment.objects.unscoped()
-        .filter(prospect_id__in=ids)
-        .values_list("prospect_id", "computed_at")
-    )
-    prospects = Prospect.objects.unscoped().filter(pk__in=ids).select_related("company")
-    stamp = timezone.now()
-    rows = [
-        ProspectSegment(
-            org_id=p.org_id,
-            prospect_id=p.pk,
-            icp_id=p.icp_id or 0,
-            tier=p.tier or "",
-            seniority=_label(p.seniority).lower(),
-            department=_label(p.department).lower(),
-            industry=_label(p.company.industry if p.company else ""),
-            size_band=size_band(p.company.employee_count if p.company else None),
-            country=(prospect_country(p) or "")[:2],
-            timezone=prospect_timezone(p, fallback="UTC")[0],
-            computed_at=stamp,
-        )
-        for p in prospects
-        if p.pk not in known
-        or p.updated_at >= known[p.pk]
-        or (p.company and p.company.updated_at >= known[p.pk])
-    ]
-    ProspectSegment.objects.unscoped().bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["org", "prospect_id"],
-        update_fields=[
-            "icp_id",
-            "tier",
-            "seniority",
-            "department",
-            "industry",
-            "size_band",
-            "country",
-            "timezone",
-            "computed_at",
-        ],
-    )
-    return len(rows)
+    return segments_refresh_where("p.id = ANY(%s)", [ids])
 
 
 def _prospects_of(events: Any, replies: Any) -> set[int]:
@@ -475,6 +514,47 @@ def rollup_day_rebuild(*, org_id: int, day: dt.date) -> int:
         )
         funnel_refresh(_cohorts_of_prospects(), [list(touched)])
         return counted
+
+
+def rollups_rebuild_all(*, chunk: int = 1_000_000) -> dict[str, int]:
+    """Every organisation's rollups counted again from scratch, set-based: the segments of everyone emailed, then
+    the rollup statement over the events `chunk` ids at a time, then every funnel cohort, in one transaction (the
+    beat's passes wait on the lock). For a first deployment over existing events, or after changing what a
+    counter counts; the beat keeps the rollups up to date from there."""
+    from campaigns.models import Enrollment
+    from outreach.models import Message
+
+    now = timezone.now()
+    done = {"segments": 0, "counted": 0, "chunks": 0, "cohorts": 0}
+    with transaction.atomic():
+        _lock()
+        _cursor()
+        with connection.cursor() as cursor:
+            for model in (
+                CampaignDaily,
+                SegmentDaily,
+                SendTimeDaily,
+                HeatmapDaily,
+                FunnelDaily,
+                ProspectSegment,
+            ):
+                cursor.execute(f"DELETE FROM {model._meta.db_table}")  # noqa: S608 (a constant)
+        done["segments"] = segments_refresh_where(
+            f"EXISTS (SELECT 1 FROM {Message._meta.db_table} m WHERE m.org_id = p.org_id AND m.prospect_id = p.id)",  # noqa: S608
+            [],
+        )
+        top = Event.objects.unscoped().order_by("-id").values_list("id", flat=True).first() or 0
+        top_reply = Reply.objects.unscoped().order_by("-id").values_list("id", flat=True).first() or 0
+        for low in range(0, top, chunk):
+            done["counted"] += _run("e.id > %s AND e.id <= %s", "false", [low, low + chunk])
+            done["chunks"] += 1
+        done["counted"] += _run("false", "r.id <= %s", [top_reply])
+        done["cohorts"] = funnel_refresh(_all_cohorts(), [])
+        enrolled = Enrollment.objects.unscoped().order_by("-id").values_list("id", flat=True).first() or 0
+        RollupCursor.objects.filter(name=CURSOR).update(
+            event_id=top, reply_id=top_reply, funnel_at=now, enrollment_id=enrolled, updated_at=now
+        )
+    return done
 
 
 def rollups_rebuild_recent(*, now: dt.datetime | None = None) -> int:

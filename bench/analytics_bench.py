@@ -2,7 +2,7 @@
 
 Run (embedded PostgreSQL):
 
-    .venv/bin/python -m leadgen.embedded exec -- .venv/bin/python bench/analytics_bench.py [--reseed]
+    .venv/bin/python -m leadgen.embedded exec -- .venv/bin/python bench/analytics_bench.py [--share N] [--reseed|--rollups]
 
 Uses `leadgen_bench`, the database bench/list_bench.py seeds (1,000,000 prospects, 40% in the first organisation,
 whose owner the requests log in as), and adds to it once: 3 mailboxes and 5 two-step A/B campaigns per
@@ -10,8 +10,9 @@ organisation, two sent messages per prospect (2,000,000) over the last 180 days 
 (10,000,000: sent, delivered, a first open of which 30% Apple-MPP machine opens, then a bounce, reply, click,
 unsubscribe or complaint, then another open), and a reply row with its intent for every reply event. Messages and
 events are loaded set-based (INSERT ... SELECT over generate_series, the list bench's method) with the event
-table's secondary indexes dropped and rebuilt after. The rollups are then built the way production builds them,
-by `analytics.rollups.rollups_advance` over the whole table (its throughput is reported too).
+table's secondary indexes dropped and rebuilt after. The rollups are then built from scratch by production's
+`analytics.rollups.rollups_rebuild_all` (set-based: segments, the rollup statement in 1,000,000-event chunks, every
+funnel cohort; its throughput is reported too). `--rollups` builds them again without reloading the engagement.
 
 Requests go through Django's whole stack in this process with the test Client, logged in; "server time" is the
 handler's time without a network hop. Writes bench/results/analytics.json.
@@ -90,6 +91,7 @@ def seed_engagement(share: int) -> dict[str, float]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+    started = time.perf_counter()
     _campaigns(org_ids)
     timings: dict[str, float] = {}
     minutes = DAYS * 24 * 60
@@ -163,37 +165,43 @@ def seed_engagement(share: int) -> dict[str, float]:
     with connection.cursor() as cursor:
         for table in ("outreach_message", "outreach_event", "outreach_reply"):
             cursor.execute(f"VACUUM ANALYZE {table}")
+    timings["total_s"] = round(time.perf_counter() - started, 1)
     return timings
 
 
 def build_rollups() -> dict[str, Any]:
-    import datetime as dt
-
+    """The rollups from scratch by `analytics.rollups.rollups_rebuild_all` (set-based), timed."""
     from django.db import connection
-    from django.utils import timezone
 
     from analytics import rollups
-    from analytics.models import CampaignDaily, ProspectSegment, RollupCursor, SegmentDaily, SendTimeDaily
+    from analytics.models import (
+        CampaignDaily,
+        FunnelDaily,
+        HeatmapDaily,
+        ProspectSegment,
+        SegmentDaily,
+        SendTimeDaily,
+    )
     from outreach.models import Event
 
-    with connection.cursor() as cursor:
-        for model in (CampaignDaily, SegmentDaily, SendTimeDaily, ProspectSegment, RollupCursor):
-            cursor.execute(f"TRUNCATE {model._meta.db_table}")
-    rollups.CHUNK = 250_000
+    grains = (CampaignDaily, SegmentDaily, SendTimeDaily, HeatmapDaily, FunnelDaily)
     events = Event.objects.unscoped().count()
+    load_before = os.getloadavg()
     started = time.perf_counter()
-    done = rollups.rollups_advance(max_chunks=10_000, now=timezone.now() + dt.timedelta(minutes=10))
+    done = rollups.rollups_rebuild_all()
     seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
-        for model in (CampaignDaily, SegmentDaily, SendTimeDaily, ProspectSegment):
+        for model in (*grains, ProspectSegment):
             cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
-    rows = {m.__name__: m.objects.unscoped().count() for m in (CampaignDaily, SegmentDaily, SendTimeDaily)}
+    rows = {m.__name__: m.objects.unscoped().count() for m in grains}
     return {
         "events": events,
         "seconds": round(seconds, 1),
         "events_per_s": round(events / seconds),
         **done,
         **rows,
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
     }
 
 
@@ -204,6 +212,9 @@ def main() -> int:
         "--reseed", action="store_true", help="load the engagement and build the rollups again"
     )
     parser.add_argument(
+        "--rollups", action="store_true", help="build the rollups again (keep the engagement)"
+    )
+    parser.add_argument(
         "--share",
         type=int,
         default=1,
@@ -211,7 +222,9 @@ def main() -> int:
     )
     args = parser.parse_args()
 
+    started = time.perf_counter()
     ensure_seeded(rows=1_000_000)
+    prospects_s = round(time.perf_counter() - started, 1)  # ~0 when leadgen_bench already holds them
     from django.conf import settings
     from django.test import Client
 
@@ -220,11 +233,12 @@ def main() -> int:
     from campaigns.models import Campaign
     from outreach.models import Event
 
-    seeding: dict[str, Any] = {}
+    seeding: dict[str, Any] = {"prospects_s (migrate + seed when missing)": prospects_s}
     expected_events = 10_000_000 // args.share
     if args.reseed or abs(Event.objects.unscoped().count() - expected_events) > expected_events // 100:
-        seeding = seed_engagement(args.share)
-    if args.reseed or seeding or not CampaignDaily.objects.unscoped().exists():
+        seeding["engagement"] = seed_engagement(args.share)
+        print(f"seeding: {json.dumps(seeding)}", flush=True)
+    if args.rollups or "engagement" in seeding or not CampaignDaily.objects.unscoped().exists():
         seeding["rollups"] = build_rollups()
         print(f"rollups: {json.dumps(seeding['rollups'])}", flush=True)
 
@@ -254,6 +268,7 @@ def main() -> int:
     for name, urls in scenarios.items():
         headers = {"HTTP_HX_REQUEST": "true"} if "HTMX" in name else {}
         results[name] = measure(client, urls, args.iterations, headers)
+        results[name]["load_average"] = [round(x, 2) for x in os.getloadavg()]
         print(f"{name}: {json.dumps(results[name])}", flush=True)
     report = {
         "benchmark": "analytics pages, server time in-process (full Django stack, no network)",

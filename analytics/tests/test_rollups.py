@@ -21,7 +21,12 @@ from analytics.models import (
     SegmentDaily,
     SendTimeDaily,
 )
-from analytics.rollups import rollup_day_rebuild, rollups_rebuild_recent
+from analytics.rollups import (
+    rollup_day_rebuild,
+    rollups_rebuild_all,
+    rollups_rebuild_recent,
+    segments_refresh,
+)
 from campaigns.models import Enrollment
 from campaigns.tests.factories import campaign_with_steps
 from conftest import Tenant
@@ -314,3 +319,66 @@ def test_funnel_follows_people_who_change_without_events(
     assert rollup_funnel(tenant.org.pk) != direct_funnel(tenant.org.pk)
     rollups_rebuild_recent(now=BASE + dt.timedelta(days=1))
     assert rollup_funnel(tenant.org.pk) == direct_funnel(tenant.org.pk)
+
+
+@pytest.mark.django_db
+def test_rebuild_from_scratch_equals_a_direct_count(
+    tenant: Tenant, other_tenant: Tenant, advance: Callable[[], dict[str, int]]
+) -> None:
+    """The set-based rebuild, in chunks of a few event ids, counts what the incremental passes count; a pass
+    after it finds nothing new."""
+    random_stream(random.Random(11), tenant, messages=20, late=True)
+    random_stream(random.Random(12), other_tenant, messages=8, late=True)
+    advance()
+    incremental = {org.pk: rollup_count(org.pk) for org in (tenant.org, other_tenant.org)}
+    CampaignDaily.objects.unscoped().filter(org=tenant.org).update(sent=999)  # drift the rebuild must drop
+    done = rollups_rebuild_all(chunk=7)
+    assert done["chunks"] > 3 and done["segments"] > 0
+    for org_id in (tenant.org.pk, other_tenant.org.pk):
+        direct = direct_count(org_id)
+        assert rollup_count(org_id) == direct == incremental[org_id]
+        totals = Counter({name: 0 for name in COUNTERS})
+        for key, count in direct.items():
+            totals[key[-1]] += count
+        for model in (SegmentDaily, SendTimeDaily, HeatmapDaily):
+            assert grain_totals(model, org_id) == dict(totals), model.__name__
+        assert rollup_funnel(org_id) == direct_funnel(org_id)
+    assert advance()["chunks"] == 0
+
+
+@pytest.mark.django_db
+def test_segments_in_sql_match_the_python_inference(tenant: Tenant) -> None:
+    """Country and timezone come from the same inference as the scheduler's (prospects.timezones), run once per
+    distinct text; labels are squeezed and lower-cased as the breakdowns group them."""
+    from prospects.timezones import prospect_country, prospect_timezone
+
+    org = tenant.org
+    austin = CompanyFactory(
+        org=org, location="Austin, TX", industry="  Retail   Banking ", employee_count=5000
+    )
+    nameless = CompanyFactory(org=org, location="", industry="", employee_count=None)
+    people = [
+        ProspectFactory(org=org, company=austin, location="", timezone="", seniority="  Vice   President "),
+        ProspectFactory(org=org, company=austin, location="Berlin, Germany", timezone="Not/AZone"),
+        ProspectFactory(org=org, company=nameless, location="", custom_fields={"country": "Japan"}),
+        ProspectFactory(org=org, company=nameless, location="Wilmington, DE", timezone="Asia/Kolkata"),
+        ProspectFactory(
+            org=org, company=nameless, location="", custom_fields={"country": 7}, department="HR"
+        ),
+        ProspectFactory(org=org, company=None, location="Nowhere in particular", tier="A"),
+    ]
+    assert segments_refresh(prospect_ids=[p.pk for p in people]) == len(people)
+    segments = {s.prospect_id: s for s in ProspectSegment.objects.unscoped().filter(org=org)}
+    for p in people:
+        s = segments[p.pk]
+        assert (s.timezone, s.country) == (prospect_timezone(p, fallback="UTC")[0], prospect_country(p) or "")
+    first, second = segments[people[0].pk], segments[people[1].pk]
+    assert (first.seniority, first.industry, first.size_band, first.timezone) == (
+        "vice president",
+        "Retail Banking",
+        "1001-5000",
+        "America/Chicago",
+    )
+    assert (second.timezone, second.country) == ("Europe/Berlin", "DE")
+    assert segments[people[5].pk].tier == "A" and segments[people[4].pk].department == "hr"
+    assert segments_refresh(prospect_ids=[p.pk for p in people]) == 0  # unchanged: nothing written again
