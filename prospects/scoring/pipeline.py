@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
-from typing import Any
 
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connections
+from django.db import InterfaceError, OperationalError
 from django.db.models import F
 from django.utils import timezone
 
@@ -120,47 +115,16 @@ def failures_record(*, org_id: int, step: str, failed: dict[int, str]) -> None:
     )
 
 
-def _enrich_inline(prospect_ids: list[int]) -> dict[int, str]:
-    from prospects.scoring.enrichment.waterfall import prospect_enrich
-
-    failed: dict[int, str] = {}
-    for pk in prospect_ids:
-        try:
-            prospect_enrich(prospect_id=pk)
-        except SoftTimeLimitExceeded:
-            raise  # the task is out of time: the whole batch is recorded as failed and moves on
-        except Exception as exc:  # one prospect's failure must not stop the others
-            log.warning("enrich of prospect %s failed", pk, exc_info=True)
-            failed[pk] = _error_text(exc)
-    return failed
-
-
-def _enrich_in_thread(org_id: int, prospect_ids: list[int]) -> dict[int, str]:
-    """Prospects of one company, one after another (the first enriches the company, the rest reuse it)."""
-    with org_scope(org_id):
-        try:
-            return _enrich_inline(prospect_ids)
-        finally:
-            connections.close_all()  # this thread's own connection
-
-
 def step_enrich(*, org_id: int, prospect_ids: list[int]) -> StepResult:
-    """Enrich a batch. Enrichment waits on websites and providers, so companies are enriched in parallel threads."""
-    ids = _existing(prospect_ids)
-    result = StepResult("enrich", ids)
-    groups: dict[Any, list[int]] = defaultdict(list)
-    for pk, company_id, domain in Prospect.objects.filter(pk__in=ids).values_list(
-        "pk", "company_id", "company_domain"
-    ):
-        groups[company_id or domain or f"p{pk}"].append(pk)
+    """Enrich a batch. Enrichment waits on websites and providers, so companies are enriched in parallel threads;
+    what the batch learnt is written at its end in a few statements (waterfall.prospects_enrich)."""
+    from prospects.scoring.enrichment.waterfall import prospects_enrich
+
     threads = max(1, int(getattr(settings, "PIPELINE_ENRICH_THREADS", 4)))
-    if threads == 1 or len(groups) <= 1:
-        for group in groups.values():
-            result.failed.update(_enrich_inline(group))
-        return result
-    with ThreadPoolExecutor(max_workers=min(threads, len(groups)), thread_name_prefix="enrich") as pool:
-        for failed in pool.map(partial(_enrich_in_thread, org_id), groups.values()):
-            result.failed.update(failed)
+    done = prospects_enrich(prospect_ids=prospect_ids, threads=threads)
+    gone = {pk for pk, outcome in done.outcomes.items() if outcome.skipped == "gone"}
+    result = StepResult("enrich", [pk for pk in dict.fromkeys(prospect_ids) if pk not in gone])
+    result.failed.update({pk: _error_text(exc) for pk, exc in done.failed.items()})
     return result
 
 
@@ -187,19 +151,34 @@ def step_embed(*, org_id: int, prospect_ids: list[int]) -> StepResult:
 
 
 def step_qualify(*, org_id: int, prospect_ids: list[int]) -> StepResult:
-    from prospects.scoring.qualification import prospect_qualify
+    """Qualify a batch in one pass (prospects_qualify); if the batch's writes fail, one by one to find the
+    culprit, so one prospect's bad data never holds the others back."""
+    from prospects.scoring.qualification import QualifyBatch, prospects_qualify
 
-    ids = _existing(prospect_ids)
-    result = StepResult("qualify", ids)
-    for pk in ids:
-        try:
-            outcome = prospect_qualify(prospect_id=pk)
-        except Exception as exc:
-            log.warning("qualification of prospect %s failed", pk, exc_info=True)
-            result.failed[pk] = _error_text(exc)
-            continue
-        if getattr(outcome, "crossed_threshold", False):
-            result.crossed_ids.append(pk)
+    try:
+        done = prospects_qualify(prospect_ids=prospect_ids)
+    except (OperationalError, InterfaceError):
+        raise  # the database is away: the task retries the batch with backoff
+    except Exception:
+        log.warning(
+            "batch qualification of %s prospects failed; one by one", len(prospect_ids), exc_info=True
+        )
+        done = QualifyBatch()
+        for pk in prospect_ids:
+            try:
+                one = prospects_qualify(prospect_ids=[pk])
+            except Exception as exc:
+                done.failed[pk] = exc
+                continue
+            done.outcomes.update(one.outcomes)
+            done.failed.update(one.failed)
+    found = set(done.outcomes) | set(done.failed)
+    result = StepResult("qualify", [pk for pk in dict.fromkeys(prospect_ids) if pk in found])
+    for pk, error in done.failed.items():
+        result.failed[pk] = _error_text(error)
+    result.crossed_ids = [
+        pk for pk in result.prospect_ids if pk in done.outcomes and done.outcomes[pk].crossed_threshold
+    ]
     return result
 
 

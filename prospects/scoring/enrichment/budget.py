@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -11,7 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -131,6 +132,87 @@ def budget_reserve(
         budget_alert(pipeline_settings=locked, spent=spent)
         return None
     return entry
+
+
+# What a batch's reservation row says until the batch settles it (a crash leaves it counted: never an overspend).
+BATCH_RESERVATION = "budget"
+BATCH_IN_FLIGHT = "reserved for a batch of paid calls; interrupted before the batch was settled"
+
+
+class BudgetBlock:
+    """One budget reservation for a batch's paid calls, instead of one locked reservation per call.
+
+    The first paid call reserves what the batch plans to spend (`planned`) under the settings-row lock, in one
+    log row; the calls then draw from it in memory. When the budget has less room than the plan, a top-up reserves
+    only what the call at hand costs, so the budget still stops at the limit exactly and a parallel worker is never
+    refused because of money this batch only planned to spend. `settle` (inside the batch's write transaction)
+    drops the reservation row once the calls' own log rows are written, and moves the month's counter back by
+    what was reserved but not spent. Thread-safe: the enrichment threads of one batch share a block.
+    """
+
+    def __init__(self, pipeline_settings: PipelineSettings, *, planned: Decimal = Decimal("0")) -> None:
+        self.pipeline_settings = pipeline_settings
+        self.planned = planned
+        self.reserved = Decimal("0")
+        self.used = Decimal("0")
+        self.row_id: int | None = None
+        self.top_ups = 0
+        self._lock = threading.Lock()
+
+    def take(self, price: Decimal) -> bool:
+        """Count a call's price against the block (topping it up when short); False when the budget says no."""
+        with self._lock:
+            short = price - (self.reserved - self.used)
+            if short > 0 and not self._top_up(short):
+                return False
+            self.used += price
+            return True
+
+    def release(self, price: Decimal) -> None:
+        """The call was not billed: its price goes back to the block (and to the budget at settle)."""
+        with self._lock:
+            self.used -= price
+
+    def _top_up(self, short: Decimal) -> bool:
+        want = max(short, self.planned - self.reserved)
+        with transaction.atomic():
+            locked = PipelineSettings.objects.select_for_update().get(pk=self.pipeline_settings.pk)
+            budget = locked.monthly_budget_usd
+            if budget <= 0:
+                return False
+            spent = _cached_month_spend(locked.org_id)
+            room = budget - spent
+            amount = want if room >= want else short if room >= short else None
+            if amount is not None:
+                if self.row_id is None:
+                    self.row_id = EnrichmentLog.objects.create(
+                        org_id=locked.org_id,
+                        provider=BATCH_RESERVATION,
+                        operation="reservation",
+                        cost_usd=amount,
+                        error=BATCH_IN_FLIGHT,
+                    ).pk
+                else:
+                    EnrichmentLog.objects.filter(pk=self.row_id).update(cost_usd=F("cost_usd") + amount)
+                _spend_adjust(locked.org_id, amount)
+                self.reserved += amount
+                self.top_ups += 1
+        if amount is None:
+            budget_alert(pipeline_settings=locked, spent=spent)
+            return False
+        return True
+
+    def settle(self) -> None:
+        """Drop the reservation row: the calls' own rows (written in the same transaction) now hold their cost."""
+        if self.row_id is None:
+            return
+        EnrichmentLog.objects.filter(pk=self.row_id).delete()
+        _spend_adjust(self.pipeline_settings.org_id, self.used - self.reserved)
+        self.row_id, self.reserved, self.used = None, Decimal("0"), Decimal("0")
+
+    def forget_counter(self) -> None:
+        """The batch's writes rolled back: the month's counter is summed from the log again on the next check."""
+        cache.delete(_spend_key(self.pipeline_settings.org_id))
 
 
 def budget_alert(*, pipeline_settings: PipelineSettings, spent: Decimal) -> bool:
