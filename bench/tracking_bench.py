@@ -9,7 +9,8 @@ What it does:
 
 1. Re-creates and migrates its own database, `leadgen_bench_tracking`, and starts a Redis of its own.
 2. Seeds one organisation, a mailbox, and `--messages` sent messages (two tracked links each) with a prospect each.
-3. Starts gunicorn (`leadgen.wsgi`, sync workers, `--web-workers`) on 127.0.0.1, one Celery worker on the `events`
+3. Starts gunicorn (`--server asgi`, the default: `leadgen.asgi` with uvicorn's worker; `--server wsgi`:
+   `leadgen.wsgi` with sync workers; `--web-workers` of them) on 127.0.0.1, one Celery worker on the `events`
    queue (prefork, 1 process) and a beat (flush every second), as a deployment would run them.
 4. Warms each web worker up, then fires `--requests` requests, half pixels and half clicks (with browser-like user
    agents, a few with scanner shapes), from `--concurrency` connections at a time of a small asyncio client of
@@ -42,9 +43,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import uvloop  # noqa: E402
+
 from bench._db import prepare_database  # noqa: E402
 
 DB_NAME = "leadgen_bench_tracking"
+# The two entry points production can run (README, "Scaling out"): uvicorn's worker on the ASGI app, whose
+# tracking fast path does not block (outreach/tracking/asgi.py), or sync workers on the WSGI app.
+SERVERS = {
+    "asgi": ["leadgen.asgi", "-k", "leadgen.asgi_worker.Worker"],
+    "wsgi": ["leadgen.wsgi"],
+}
 AGENTS = [
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
     "Safari/537.36",
@@ -237,8 +246,10 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--web-workers", type=int, default=None, help="default: 2 for asgi, 4 for wsgi")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="asgi")
     args = parser.parse_args()
+    args.web_workers = args.web_workers or (2 if args.server == "asgi" else 4)
 
     url = prepare_database(DB_NAME)
     directory = Path(tempfile.mkdtemp(prefix="lg-track-"))
@@ -274,7 +285,7 @@ def main() -> int:
             _start(
                 [
                     str(bin_dir / "gunicorn"),
-                    "leadgen.wsgi",
+                    *SERVERS[args.server],
                     "-w",
                     str(args.web_workers),
                     "-b",
@@ -320,12 +331,12 @@ def main() -> int:
         )
         _wait_http(base, "/healthz")
         warm = _paths(targets[:1], 2 * args.web_workers * 10)
-        asyncio.run(_fire(base, warm, args.web_workers * 2))
+        uvloop.run(_fire(base, warm, args.web_workers * 2))
         warmed = len(warm)
         web = _children(procs[0].pid)
         load_before = os.getloadavg()
         web_cpu, own_cpu = _cpu_seconds(web), time.process_time()
-        latencies, ok, failed, elapsed = asyncio.run(_fire(base, paths, args.concurrency))
+        latencies, ok, failed, elapsed = uvloop.run(_fire(base, paths, args.concurrency))
         web_cpu, own_cpu = _cpu_seconds(web) - web_cpu, time.process_time() - own_cpu
         load_after = os.getloadavg()
         stored, distinct, waited = _drained(ok + warmed)
@@ -336,7 +347,7 @@ def main() -> int:
         "bench": "tracking",
         "date": datetime.now().isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "web": f"gunicorn leadgen.wsgi, {args.web_workers} sync workers",
+        "web": f"gunicorn {' '.join(SERVERS[args.server])}, {args.web_workers} workers",
         "requests": args.requests,
         "concurrency": args.concurrency,
         "requests_per_second": round(args.requests / elapsed, 1),

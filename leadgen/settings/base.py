@@ -68,6 +68,9 @@ ROOT_URLCONF = "leadgen.urls"
 WSGI_APPLICATION = "leadgen.wsgi.application"
 # Wrapped around the WSGI application by leadgen/wsgi.py (gunicorn), innermost first.
 WSGI_WRAPPERS: list[str] = ["outreach.tracking.wsgi.TrackingFastPath"]
+ASGI_APPLICATION = "leadgen.asgi.application"
+# Wrapped around the ASGI application by leadgen/asgi.py (gunicorn's uvicorn worker), innermost first.
+ASGI_WRAPPERS: list[str] = ["outreach.tracking.asgi.TrackingASGI"]
 
 TEMPLATES = [
     {

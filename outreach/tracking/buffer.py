@@ -33,15 +33,28 @@ def key(name: str) -> str:
 
 def hit_append(hit: dict[str, Any]) -> int:
     """Append a hit; ask for a flush when the buffer reaches a multiple of TRACKING_FLUSH_AT. The new length."""
-    length = int(redis_client().rpush(key(BUFFER_KEY), json.dumps(hit, separators=(",", ":"))))
-    if length % settings.TRACKING_FLUSH_AT == 0:
-        from leadgen.tasks import task_send
-
-        try:
-            task_send(FLUSH_TASK)
-        except Exception:  # the hit is buffered; beat flushes it anyway
-            logger.warning("tracking: could not ask for a flush", exc_info=True)
+    length = int(redis_client().rpush(key(BUFFER_KEY), hit_encode(hit)))
+    if flush_due(length):
+        flush_ask()
     return length
+
+
+def hit_encode(hit: dict[str, Any]) -> str:
+    return json.dumps(hit, separators=(",", ":"))
+
+
+def flush_due(length: int) -> bool:
+    return length % settings.TRACKING_FLUSH_AT == 0
+
+
+def flush_ask() -> None:
+    """Queue a flush of the buffer now (beat asks every few seconds anyway)."""
+    from leadgen.tasks import task_send
+
+    try:
+        task_send(FLUSH_TASK)
+    except Exception:  # the hit is buffered; beat flushes it anyway
+        logger.warning("tracking: could not ask for a flush", exc_info=True)
 
 
 def buffer_length() -> int:

@@ -160,7 +160,7 @@ def message_prepare(*, message: Message) -> Tracked | None:
     return tracked
 
 
-def _cache_key(org_id: int, message_id: int) -> str:
+def cache_key(org_id: int, message_id: int) -> str:
     return buffer.key(f"tracking:links:{org_id}:{message_id}")
 
 
@@ -169,21 +169,21 @@ def links_cache(*, org_id: int, message_id: int, links: list[str]) -> None:
     source: a cache miss reads it)."""
     client = buffer.redis_client()
     pipe = client.pipeline(transaction=False)
-    pipe.hset(_cache_key(org_id, message_id), mapping={str(i): url for i, url in enumerate(links)})
-    pipe.expire(_cache_key(org_id, message_id), LINKS_CACHE_SECONDS)
+    pipe.hset(cache_key(org_id, message_id), mapping={str(i): url for i, url in enumerate(links)})
+    pipe.expire(cache_key(org_id, message_id), LINKS_CACHE_SECONDS)
     pipe.execute()
 
 
-def _usable(value: object) -> str | None:
+def usable(value: object) -> str | None:
     return value if isinstance(value, str) and value.startswith(("http://", "https://")) else None
 
 
 def link_url(*, org_id: int, message_id: int, link_index: int) -> str | None:
     """The URL stored at send time for this link: from the cache, else one read by primary key of the one JSON
     element (and the cache filled again)."""
-    cached = buffer.redis_client().hget(_cache_key(org_id, message_id), str(int(link_index)))
+    cached = buffer.redis_client().hget(cache_key(org_id, message_id), str(int(link_index)))
     if cached is not None:
-        return _usable(cached.decode() if isinstance(cached, bytes) else cached)
+        return usable(cached.decode() if isinstance(cached, bytes) else cached)
     row = (
         Message.objects.unscoped()
         .filter(pk=message_id, org_id=org_id)
@@ -193,4 +193,4 @@ def link_url(*, org_id: int, message_id: int, link_index: int) -> str | None:
     stored = row if isinstance(row, list) else []
     if stored:
         links_cache(org_id=org_id, message_id=message_id, links=[str(u) for u in stored])
-    return _usable(stored[link_index]) if 0 <= link_index < len(stored) else None
+    return usable(stored[link_index]) if 0 <= link_index < len(stored) else None
