@@ -19,6 +19,7 @@ from django_htmx.http import trigger_client_event
 from accounts.access import OrgRequest, member_required
 from leadgen.csvsafe import csv_safe
 from leadgen.errors import error_text
+from leadgen.streaming import streamed
 from leadgen.tenancy import get_for_org
 from prospects import merge, selectors, services
 from prospects.fields import PROFILE_FIELDS
@@ -241,8 +242,8 @@ def _custom_cell(value: Any) -> Any:
 @require_GET
 def prospect_export(request: OrgRequest) -> StreamingHttpResponse:
     filters = _shown_score(ProspectFilters.from_querydict(request.GET))
-    response = StreamingHttpResponse(
-        _export_lines(filters, request.org.pk), content_type="text/csv; charset=utf-8"
+    response = streamed(
+        request, _export_lines(filters, request.org.pk), content_type="text/csv; charset=utf-8"
     )
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="prospects-{stamp}.csv"'

@@ -71,6 +71,8 @@ WSGI_WRAPPERS: list[str] = ["outreach.tracking.wsgi.TrackingFastPath"]
 ASGI_APPLICATION = "leadgen.asgi.application"
 # Wrapped around the ASGI application by leadgen/asgi.py (gunicorn's uvicorn worker), innermost first.
 ASGI_WRAPPERS: list[str] = ["outreach.tracking.asgi.TrackingASGI"]
+# Lines per chunk of a streamed download (CSV exports) under ASGI (leadgen/streaming.py).
+STREAMED_CHUNK_LINES = 500
 
 TEMPLATES = [
     {

@@ -7,11 +7,12 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.access import OrgRequest, member_required
+from leadgen.streaming import streamed
 from leadgen.tenancy import get_for_org
 from prospects.imports import formats
 from prospects.imports import services as import_services
@@ -156,9 +157,7 @@ def import_preview(request: OrgRequest, import_id: int) -> HttpResponse:
 @member_required
 def import_errors_csv(request: OrgRequest, import_id: int) -> HttpResponse:
     job = get_for_org(Import, pk=import_id)
-    response = StreamingHttpResponse(
-        import_services.failed_rows_csv(job), content_type="text/csv; charset=utf-8"
-    )
+    response = streamed(request, import_services.failed_rows_csv(job), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-failed-rows.csv"'
     return response  # type: ignore[return-value]  # streamed: the file can hold a million rows
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient, override_settings
 from django.urls import reverse
 
 from accounts.models import AuditLog
@@ -237,6 +240,30 @@ def test_export_pages_through_more_than_one_batch(tenant: Tenant, settings: Any)
     rows = _export(tenant, sort="last_name")
     ids = [row[0] for row in rows[1:]]
     assert len(ids) == 10 and len(set(ids)) == 10
+
+
+@pytest.mark.django_db
+def test_export_streams_chunk_by_chunk_under_asgi(tenant: Tenant, settings: Any) -> None:
+    """Under the ASGI entry point the export is sent a chunk at a time (Django would otherwise collect the whole
+    file in memory first), and the file is the one the WSGI path gives."""
+    settings.PROSPECT_EXPORT_BATCH = 3
+    ProspectFactory.create_batch(10, org=tenant.org)
+    client = AsyncClient()
+    client.force_login(tenant.member)
+
+    async def fetch() -> tuple[Any, list[bytes]]:
+        response = await client.get(reverse("prospect_export"), {"sort": "last_name"})
+        return response, [chunk async for chunk in response.streaming_content]
+
+    with warnings.catch_warnings():
+        # Django warns when it has to collect a streamed response before sending it.
+        warnings.filterwarnings("error", message="StreamingHttpResponse must consume")
+        with override_settings(STREAMED_CHUNK_LINES=4):
+            response, chunks = async_to_sync(fetch)()
+    assert response.status_code == 200 and response.is_async
+    assert len(chunks) == 3  # the header and 10 rows, four lines at a time
+    rows = list(csv.reader(io.StringIO(b"".join(chunks).decode())))
+    assert rows == _export(tenant, sort="last_name")
 
 
 # --- saved views -------------------------------------------------------------------------------------------
