@@ -129,7 +129,7 @@ class MessageStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
-    UNKNOWN = "unknown", "Unknown (crashed while sending)"
+    UNKNOWN = "unknown", "Not confirmed (sending was interrupted)"
 
 
 class Message(OrgOwned):
