@@ -195,9 +195,9 @@ class FunnelDaily(OrgOwned):
 
 
 class ProspectSegment(OrgOwned):
-    """What the rollups need to know about a recipient, computed once in Python (country and timezone are inferred
-    from free text by prospects.timezones, which SQL cannot do), and how far they got: the funnel reads the
-    `first_*` moments instead of scanning events."""
+    """What the rollups need to know about a recipient, computed set-based in SQL (country and timezone are
+    inferred from free text by prospects.timezones in Python, once per distinct text), and how far they got:
+    the funnel rollup reads the `first_*` moments instead of scanning events."""
 
     prospect_id = models.BigIntegerField()
     icp_id = models.BigIntegerField(default=0)

@@ -9,7 +9,13 @@ Two writers, serialised by one advisory lock:
   after its reply was read, a prospect's segment changed, an event whose transaction outlived the settle time).
 
 What a counter counts is defined once, in SQL (BUCKET): a message's first event of a bucket, first by id. Both
-writers run the same statement, differing only in which events they look at, so they cannot disagree.
+writers run the same statement, differing only in which events they look at, so they cannot disagree. So does
+`rollups_rebuild_all`, the from-scratch build (a first deployment, a changed counter), one organisation's messages
+at a time.
+
+The funnel rollup (FunnelDaily, cohorts of people added on a day) is recounted from prospects, set-based, for the
+cohorts a pass's events touched, those of prospects updated or enrolled since the last pass (`funnel_advance`),
+and every cohort hourly (`funnel_rebuild`).
 """
 
 from __future__ import annotations
