@@ -58,18 +58,42 @@ class FunnelStage:
         return None if not self.previous else self.count / self.previous - 1
 
 
+def period_sums(model: Any, names: tuple[str, ...], filters: Filters) -> dict[str, int]:
+    """Sums of a rollup's columns over the period (`c_<name>`) and the period of the same length before
+    (`p_<name>`), in the organisation in scope, narrowed by ICP and campaign when the model has them. Raw SQL: the
+    ORM spent longer building these twenty-odd filtered sums than PostgreSQL spent on them."""
+    previous = filters.previous
+    columns = ", ".join(
+        f"COALESCE(SUM({name}) FILTER (WHERE day >= %(start)s), 0), "
+        f"COALESCE(SUM({name}) FILTER (WHERE day < %(start)s), 0)"
+        for name in names
+    )
+    where = "org_id = %(org)s AND day >= %(previous)s AND day <= %(end)s"
+    if filters.icp_id:
+        where += " AND icp_id = %(icp)s"
+    if filters.campaign_id and model is CampaignDaily:
+        where += " AND campaign_id = %(campaign)s"
+    params: dict[str, Any] = {
+        "org": require_org_id(),
+        "start": filters.start,
+        "previous": previous.start,
+        "end": filters.end,
+        "icp": filters.icp_id,
+        "campaign": filters.campaign_id,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {model._meta.db_table} WHERE {where}", params)  # noqa: S608
+        row = cursor.fetchone() or (0,) * (2 * len(names))
+    out = {}
+    for index, name in enumerate(names):
+        out[f"c_{name}"], out[f"p_{name}"] = int(row[2 * index]), int(row[2 * index + 1])
+    return out
+
+
 def funnel(filters: Filters) -> list[FunnelStage]:
     """People added in the period (and the period before, for the trend), and how far they have got: one query on
     the funnel rollup (a row per day and ICP), whatever the number of people."""
-    previous = filters.previous
-    qs = FunnelDaily.objects.filter(day__gte=previous.start, day__lte=filters.end)
-    if filters.icp_id:
-        qs = qs.filter(icp_id=filters.icp_id)
-    current = Q(day__gte=filters.start)
-    totals = qs.aggregate(
-        **{f"c_{name}": Sum(name, filter=current) for name in FUNNEL_STAGES},
-        **{f"p_{name}": Sum(name, filter=~current) for name in FUNNEL_STAGES},
-    )
+    totals = period_sums(FunnelDaily, FUNNEL_STAGES, filters)
     stages, before = [], None
     for key, label in FUNNEL:
         count, previous_count = int(totals[f"c_{key}"] or 0), int(totals[f"p_{key}"] or 0)
@@ -203,13 +227,7 @@ class Row:
 
 def activity(filters: Filters) -> tuple[Row, Row]:
     """What was sent and came back in the period and the period before: one query on the campaign rollup."""
-    previous = filters.previous
-    qs = _rollup(CampaignDaily, Filters(previous.start, filters.end, filters.icp_id, filters.campaign_id))
-    current = Q(day__gte=filters.start)
-    totals = qs.aggregate(
-        **{f"c_{n}": Sum(n, filter=current) for n in COUNTERS},
-        **{f"p_{n}": Sum(n, filter=~current) for n in COUNTERS},
-    )
+    totals = period_sums(CampaignDaily, COUNTERS, filters)
     return (
         Row("This period", {n: totals[f"c_{n}"] for n in COUNTERS}),
         Row("Period before", {n: totals[f"p_{n}"] for n in COUNTERS}),
