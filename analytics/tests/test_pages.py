@@ -226,6 +226,9 @@ def test_other_pages_render_with_their_numbers(
     weekday = (TODAY.astimezone(dt.UTC) + dt.timedelta(hours=1)).weekday()
     cells = re.findall(r'data-sent="(\d+)" data-replied="(\d+)"', heat)
     assert cells[weekday * 24 + 11] == ("20", "6") and sum(int(s) for s, _ in cells) == 20
+    day = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[weekday]
+    assert f'<tr><td>{day}</td><td>11:00</td><td class="num">20</td><td class="num">6</td></tr>' in heat
+    assert f'title="{day} 11:00 – 6 replies from 20 sent"' in heat
     # One campaign's heatmap reads the per-campaign grain: the same cells for this one, none for another.
     for campaign_id, sent in ((campaign.pk, "20"), (campaign.pk + 1000, "0")):
         one = tenant.owner_client.get(f"/analytics/heatmap/?campaign={campaign_id}").content.decode()
