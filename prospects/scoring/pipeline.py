@@ -18,7 +18,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from leadgen.ai.errors import AIProviderError
@@ -40,17 +40,19 @@ IMPORT_SCAN_PAGE = 10_000
 
 
 def import_prospect_ids(*, job: Import) -> Iterator[list[int]]:
-    """Pages of the ids an import created or updated: rows whose updated_at falls in the job's run window.
+    """Pages of the ids an import created or updated: rows whose updated_at falls in the job's run window and
+    that carry the job's id (`import_job_id` when it created them, `last_import_job_id` when it changed them).
 
-    Keyset pages over the (org, updated_at, id) index, so a million-row import is read in bounded pieces. A
-    prospect edited by someone else during the window is included too, which costs one idempotent pass.
+    Keyset pages over the (org, updated_at, id) index, so a million-row import is read in bounded pieces; the job
+    id leaves out a prospect someone else edited during the window (it used to cost an idempotent pass).
     """
     if job.started_at is None:
         return
     until = job.finished_at or timezone.now()
     after: tuple[datetime, int] | None = None
+    written = Q(import_job_id=job.pk) | Q(last_import_job_id=job.pk)
     while True:
-        qs = Prospect.objects.filter(updated_at__gte=job.started_at, updated_at__lte=until)
+        qs = Prospect.objects.filter(written, updated_at__gte=job.started_at, updated_at__lte=until)
         if after is not None:
             qs = qs.filter(updated_at__gte=after[0]).exclude(updated_at=after[0], id__lte=after[1])
         page = list(qs.order_by("updated_at", "id").values_list("updated_at", "id")[:IMPORT_SCAN_PAGE])

@@ -35,6 +35,7 @@ from prospects.models import (
     Tier,
 )
 from prospects.scoring.ai_budget import RULES_BUDGET_PROVIDER, ai_budget_spent
+from prospects.scoring.bulk import rows_update
 from prospects.scoring.grounding import ground_hooks, grounding_sources
 from prospects.scoring.judges import (
     MAX_HOOKS,
@@ -282,7 +283,7 @@ def _qualifications_write(rows: list[Qualification]) -> None:
     known = [row for row in rows if row.pk is not None]
     new = [row for row in rows if row.pk is None]
     if known:
-        Qualification.objects.bulk_update(known, list(JUDGEMENT_FIELDS), batch_size=500)
+        rows_update(Qualification, known, JUDGEMENT_FIELDS)
     if new:
         Qualification.objects.bulk_create(
             new,
@@ -357,10 +358,10 @@ def _scores_write(
         prospect.score_breakdown, prospect.scored_at = breakdown, now
         updated.append((prospect, best, old_score))
     if updated:
-        Prospect.objects.bulk_update(
+        rows_update(
+            Prospect,
             [prospect for prospect, _best_q, _old in updated],
             ["score", "tier", "icp_id", "score_breakdown", "scored_at"],
-            batch_size=500,
         )
     held = _stages_held([prospect for prospect, _best_q, _old in updated])
     _stages_follow(

@@ -37,6 +37,7 @@ from leadgen.tasks import task_send_on_commit
 from leadgen.tenancy import org_scope
 from leadgen.webfetch import SiteFacts, fetch_company_site
 from prospects.models import Activity, Company, EnrichmentLog, PipelineSettings, Prospect, Stage
+from prospects.scoring.bulk import rows_update
 from prospects.scoring.enrichment import providers
 from prospects.scoring.enrichment.budget import (
     IN_FLIGHT,
@@ -562,7 +563,7 @@ class _Batch:
             prospect.updated_at = now
             by_fields[(*sorted(fields), "updated_at")].append(prospect)
         for columns, rows in by_fields.items():
-            Prospect.objects.bulk_update(rows, list(columns), batch_size=500)
+            rows_update(Prospect, rows, columns)
 
     def _stage_and_timeline(self) -> None:
         """new → enriched for the batch (a conditional UPDATE under row locks, so a second run changes nothing) and
@@ -631,7 +632,7 @@ def _load(prospect_ids: Sequence[int]) -> list[Prospect]:
                 prospect.company = company
                 linked.append(prospect)
     if linked:
-        Prospect.objects.bulk_update(linked, ["company"])
+        rows_update(Prospect, linked, ["company"])
     return prospects
 
 

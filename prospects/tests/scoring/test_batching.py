@@ -17,6 +17,7 @@ from conftest import Tenant
 from leadgen.tests.test_emailcheck import fake_dns  # noqa: F401  (fixture: a DNS server on 127.0.0.1)
 from prospects.models import Activity, Company, EnrichmentLog, Notification, Prospect, Qualification, Stage
 from prospects.scoring import pipeline
+from prospects.scoring.bulk import rows_update
 from prospects.scoring.enrichment.budget import BATCH_RESERVATION, month_spend, pipeline_settings_for
 from prospects.tests.factories import CompanyFactory, ICPFactory, ProspectFactory
 from prospects.tests.fake_providers import APOLLO_KEY, APOLLO_PEOPLE_MATCH, HUNTER_KEY, PDL_KEY
@@ -243,3 +244,23 @@ def test_qualification_round_trips_do_not_grow_with_the_batch(tenant: Tenant) ->
             assert stages[ids[0]] == 1 and max(stages.values()) == 1  # moved once, never twice
     assert counts[12] == counts[3], counts
     assert counts[12][0] <= 18, counts
+
+
+@pytest.mark.django_db
+def test_rows_update_writes_only_the_named_columns_of_this_orgs_rows(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    mine = [ProspectFactory(org=tenant.org, title="Old", last_name="Keep") for _ in range(3)]
+    theirs = ProspectFactory(org=other_tenant.org, title="Theirs")
+    for n, prospect in enumerate(mine):
+        prospect.title, prospect.last_name = f"New {n}", "Changed in memory only"
+        prospect.email_check = {"has_mx": True, "n": n}
+    theirs.title = "Overwritten?"
+    with tenant.scope():
+        updated = rows_update(Prospect, [*mine, theirs], ["title", "email_check"])
+        rows = list(Prospect.objects.filter(pk__in=[p.pk for p in mine]).order_by("pk"))
+    assert updated == 3
+    assert [p.title for p in rows] == ["New 0", "New 1", "New 2"]
+    assert [p.email_check["n"] for p in rows] == [0, 1, 2]
+    assert {p.last_name for p in rows} == {"Keep"}
+    assert Prospect.objects.unscoped().get(pk=theirs.pk).title == "Theirs"

@@ -259,9 +259,14 @@ def test_import_completion_finds_exactly_the_rows_it_wrote(committed: Tenant, se
     done = importing.import_run(org_id=tenant.org.pk, import_id=job.pk)
     assert done is not None and done.status == ImportStatus.DONE
     with tenant.scope():
+        # Someone edits another prospect while the import runs: not the import's, so not sent again.
+        bystander = ProspectFactory(org=tenant.org, email="bystander@x.test")
+        assert done.started_at is not None and done.finished_at is not None
+        during = done.started_at + (done.finished_at - done.started_at) / 2
+        Prospect.objects.filter(pk=bystander.pk).update(updated_at=during)
         pages = list(pipeline.import_prospect_ids(job=done))
-        ids = set(Prospect.objects.exclude(pk=before.pk).values_list("pk", flat=True)) | {before.pk}
-    assert {pk for page in pages for pk in page} == ids
+        ids = set(Prospect.objects.exclude(pk=bystander.pk).values_list("pk", flat=True))
+    assert {pk for page in pages for pk in page} == ids and before.pk in ids and len(ids) == 3
 
 
 # --- a threshold crossing routes the prospect --------------------------------------------------------------------
