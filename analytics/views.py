@@ -12,7 +12,6 @@ from typing import Any
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db.models import Sum
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import SafeString, mark_safe
@@ -26,7 +25,6 @@ from prospects.onboarding import onboarding_pending
 
 from . import selectors, services
 from .filters import FilterError, Filters, filters_parse
-from .models import CampaignDaily
 
 NAV = {"nav": "analytics"}
 TABS = (
@@ -81,21 +79,14 @@ def _onboarding() -> Any:
     return steps
 
 
-def daily_series(filters: Filters) -> dict[str, list[Any]]:
+def daily_series(filters: Filters, found: dict[dt.date, dict[str, int]]) -> dict[str, list[Any]]:
     """Per day of the period: emails sent, opened by people, replied (the dashboard's chart)."""
-    qs = CampaignDaily.objects.filter(day__gte=filters.start, day__lte=filters.end)
-    if filters.icp_id:
-        qs = qs.filter(icp_id=filters.icp_id)
-    found: dict[dt.date, dict[str, Any]] = {
-        row["day"]: dict(row)
-        for row in qs.values("day").annotate(sent=Sum("sent"), opened=Sum("opened"), replied=Sum("replied"))
-    }
     days = [filters.start + dt.timedelta(days=n) for n in range(filters.days)]
     return {
         "day": [d.isoformat() for d in days],
-        "sent": [int(found.get(d, {}).get("sent") or 0) for d in days],
-        "opened": [int(found.get(d, {}).get("opened") or 0) for d in days],
-        "replied": [int(found.get(d, {}).get("replied") or 0) for d in days],
+        "sent": [found.get(d, {}).get("sent", 0) for d in days],
+        "opened": [found.get(d, {}).get("opened", 0) for d in days],
+        "replied": [found.get(d, {}).get("replied", 0) for d in days],
     }
 
 
@@ -107,8 +98,9 @@ def dashboard(request: OrgRequest) -> HttpResponse:
     if request.GET.get("format") == "csv":
         rows = [(s.label, s.count, _pct(s.conversion), s.previous) for s in stages]
         return _csv("funnel", ["Stage", "People", "From the stage before (%)", "Period before"], rows)
-    current, previous = selectors.activity(filters)
-    series = daily_series(filters)
+    activity = selectors.activity(filters)
+    current, previous = activity.current, activity.previous
+    series = daily_series(filters, activity.days)
     context = {
         "nav": "dashboard",
         "filters": filters,
