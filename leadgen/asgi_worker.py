@@ -15,4 +15,3 @@ from uvicorn_worker import UvicornWorker
 
 class Worker(UvicornWorker):
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {**UvicornWorker.CONFIG_KWARGS, "proxy_headers": False}
-
