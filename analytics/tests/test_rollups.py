@@ -382,3 +382,24 @@ def test_segments_in_sql_match_the_python_inference(tenant: Tenant) -> None:
     assert (second.timezone, second.country) == ("Europe/Berlin", "DE")
     assert segments[people[5].pk].tier == "A" and segments[people[4].pk].department == "hr"
     assert segments_refresh(prospect_ids=[p.pk for p in people]) == 0  # unchanged: nothing written again
+
+
+@pytest.mark.django_db
+def test_rebuild_command_fills_a_grain_that_started_empty(
+    tenant: Tenant, advance: Callable[[], dict[str, int]]
+) -> None:
+    """After a release adds a grain, its past days are empty until `manage.py analytics_rebuild` counts them."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    random_stream(random.Random(13), tenant, messages=6, late=False)
+    advance()
+    expected = grain_totals(HeatmapDaily, tenant.org.pk)
+    HeatmapDaily.objects.unscoped().all().delete()
+    FunnelDaily.objects.unscoped().all().delete()
+    out = StringIO()
+    call_command("analytics_rebuild", stdout=out)
+    assert "Rollups rebuilt" in out.getvalue()
+    assert grain_totals(HeatmapDaily, tenant.org.pk) == expected and expected["sent"]
+    assert rollup_funnel(tenant.org.pk) == direct_funnel(tenant.org.pk)
