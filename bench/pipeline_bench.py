@@ -82,6 +82,7 @@ def site_html(index: int) -> tuple[bytes, bytes]:
 
 class _SiteHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # as real web servers: a kept-alive response is not held for a delayed ACK
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -393,9 +394,12 @@ def main() -> int:
     )
     sys.path.insert(0, str(WORK))
     os.environ["DJANGO_SETTINGS_MODULE"] = module
-    from prospects.tests.fake_providers import FakeProviders
+    from prospects.tests import fake_providers as fake_providers_module
 
-    fake_providers = FakeProviders().start()
+    # The providers' servers answer kept-alive connections without Nagle's delay (nginx' tcp_nodelay), and so
+    # does their fake here: headers and body in two writes would otherwise wait ~40 ms for the client's ACK.
+    fake_providers_module._Handler.disable_nagle_algorithm = True
+    fake_providers = fake_providers_module.FakeProviders().start()
     os.environ["HUNTER_API_URL"] = os.environ["APOLLO_API_URL"] = os.environ["PDL_API_URL"] = (
         fake_providers.url
     )
