@@ -3,7 +3,7 @@
 Run (embedded PostgreSQL and Redis):
 
     .venv/bin/python -m leadgen.embedded exec -- .venv/bin/python bench/pipeline_bench.py [--prospects 5000]
-        [--companies 200] [--concurrency 2] [--batch-size 64]
+        [--companies 200] [--concurrency 2] [--batch-size 128]
 
 What it does:
 
