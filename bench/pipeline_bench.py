@@ -396,9 +396,6 @@ def main() -> int:
     os.environ["DJANGO_SETTINGS_MODULE"] = module
     from prospects.tests import fake_providers as fake_providers_module
 
-    # The providers' servers answer kept-alive connections without Nagle's delay (nginx' tcp_nodelay), and so
-    # does their fake here: headers and body in two writes would otherwise wait ~40 ms for the client's ACK.
-    fake_providers_module._Handler.disable_nagle_algorithm = True
     fake_providers = fake_providers_module.FakeProviders().start()
     os.environ["HUNTER_API_URL"] = os.environ["APOLLO_API_URL"] = os.environ["PDL_API_URL"] = (
         fake_providers.url

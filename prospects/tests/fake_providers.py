@@ -414,6 +414,8 @@ class FakeProviders:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # As the providers' servers (nginx' tcp_nodelay): a kept-alive answer is not held ~40 ms for a delayed ACK.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
