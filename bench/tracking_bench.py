@@ -246,10 +246,15 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--web-workers", type=int, default=None, help="default: 2 for asgi, 4 for wsgi")
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        default=None,
+        help="default: 1 for asgi (the client, Redis and the writer share the other core), 4 for wsgi",
+    )
     parser.add_argument("--server", choices=sorted(SERVERS), default="asgi")
     args = parser.parse_args()
-    args.web_workers = args.web_workers or (2 if args.server == "asgi" else 4)
+    args.web_workers = args.web_workers or (1 if args.server == "asgi" else 4)
 
     url = prepare_database(DB_NAME)
     directory = Path(tempfile.mkdtemp(prefix="lg-track-"))
