@@ -41,17 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._db import prepare_database  # noqa: E402
+from outreach.tests.procs import wait_ready  # noqa: E402
 
 DB_NAME = "leadgen_bench_crm"
-
-
-def _wait_ready(log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log.exists() and "ready." in log.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"worker not ready: {log.read_text(errors='replace')[-2000:] if log.exists() else ''}")
 
 
 @contextlib.contextmanager
@@ -80,7 +72,7 @@ def _workers(*, count: int, concurrency: int, env: dict[str, str], directory: Pa
                 )
             )
         for i in range(count):
-            _wait_ready(directory / f"worker{i}.log")
+            wait_ready(directory / f"worker{i}.log", timeout=120)
         yield procs
     finally:
         for proc in procs:

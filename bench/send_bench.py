@@ -39,23 +39,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._db import prepare_database  # noqa: E402
+from outreach.tests.procs import cpu_seconds  # noqa: E402
 
 DB_NAME = "leadgen_bench_send"
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """CPU time (user + system) of these live processes so far."""
-    total = 0
-    for pid in pids:
-        try:
-            text = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        total += sum(int(f) for f in text[text.rindex(")") + 2 :].split()[11:13])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _postgres_cpu_seconds() -> float:
+def _postgrescpu_seconds() -> float:
     """CPU time of this database server's processes (the postmaster, its live backends, and through its
     children's times the backends that exited): the database's share of the work, when it runs on this machine
     (the embedded one does). Other PostgreSQL servers on a shared machine are not counted."""
@@ -137,7 +126,7 @@ def main() -> int:
             # From here on: the CPU of the send itself, not of process start-up.
             procs = [p.pid for p in stack.workers] + stack.worker_children()
             procs += [stack.beat.pid] if stack.beat else []
-            cpu_before = (_cpu_seconds(procs), os.times(), _postgres_cpu_seconds())
+            cpu_before = (cpu_seconds(procs), os.times(), _postgrescpu_seconds())
             now = timezone.now()
             Message.objects.unscoped().bulk_create(
                 [
@@ -169,7 +158,7 @@ def main() -> int:
                     break
                 time.sleep(0.25)
             time.sleep(1)
-            cpu_after = (_cpu_seconds(procs), os.times(), _postgres_cpu_seconds())
+            cpu_after = (cpu_seconds(procs), os.times(), _postgrescpu_seconds())
         received = list(peer.received)
     mine = [(t.user + t.system) for t in (cpu_before[1], cpu_after[1])]
     cpu = {

@@ -31,7 +31,6 @@ import os
 import platform
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 import uvloop  # noqa: E402
 
 from bench._db import prepare_database  # noqa: E402
+from outreach.tests.procs import cpu_seconds, free_port  # noqa: E402
 
 DB_NAME = "leadgen_bench_tracking"
 # The two entry points production can run (README, "Scaling out"): uvicorn's worker on the ASGI app, whose
@@ -61,12 +61,6 @@ AGENTS = [
     "Mozilla/5.0",
     "Mozilla/4.0 (compatible; ms-office; MSOffice 16)",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _seed(count: int) -> list[tuple[int, int]]:
@@ -212,18 +206,6 @@ def _drained(expected: int, timeout: float = 900) -> tuple[int, int, float]:
     return hits.count(), distinct, time.monotonic() - started
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """CPU time (user + system) of these live processes so far."""
-    total = 0
-    for pid in pids:
-        try:
-            text = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        total += sum(int(x) for x in text[text.rindex(")") + 2 :].split()[11:13])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def _children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
@@ -280,7 +262,7 @@ def main() -> int:
     django.setup()
     targets = _seed(args.messages)
     paths = _paths(targets, args.requests)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     bin_dir = Path(sys.executable).parent
     celery = [sys.executable, "-m", "celery", "-A", "leadgen"]
@@ -340,9 +322,9 @@ def main() -> int:
         warmed = len(warm)
         web = _children(procs[0].pid)
         load_before = os.getloadavg()
-        web_cpu, own_cpu = _cpu_seconds(web), time.process_time()
+        web_cpu, own_cpu = cpu_seconds(web), time.process_time()
         latencies, ok, failed, elapsed = uvloop.run(_fire(base, paths, args.concurrency))
-        web_cpu, own_cpu = _cpu_seconds(web) - web_cpu, time.process_time() - own_cpu
+        web_cpu, own_cpu = cpu_seconds(web) - web_cpu, time.process_time() - own_cpu
         load_after = os.getloadavg()
         stored, distinct, waited = _drained(ok + warmed)
     finally:

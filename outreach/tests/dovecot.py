@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from outreach.tests.procs import free_port
+
 SKIP_REASON = "Dovecot is not installed (run `make dovecot` as root or with passwordless sudo)"
 USERNAME = "sam@sender.test"
 PASSWORD = "imap-pass-1"
@@ -43,12 +45,6 @@ def dovecot_binary() -> str | None:
 
 def _doveadm_binary() -> str:
     return shutil.which("doveadm") or "/usr/bin/doveadm"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _identity() -> tuple[str, str, int, int]:
@@ -256,7 +252,7 @@ def dovecot_server(*, username: str = USERNAME, password: str = PASSWORD) -> Ite
         for sub in ("run", "state", "mail"):
             (root / sub).mkdir()
         os.chown(root / "mail", uid, gid)
-        port = _free_port()
+        port = free_port()
         (root / "dovecot.conf").write_text(_config(root, port))
         (root / "users").write_text(f"{username}:{{PLAIN}}{password}:{uid}:{gid}::{root}/mail/home::\n")
         process = subprocess.Popen(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -86,13 +87,32 @@ class SendStack:
         return pids
 
 
-def _wait_ready(log: Path, timeout: float = 60) -> None:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) of these live processes so far, from /proc (the benches' per-request costs)."""
+    total = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        total += sum(int(x) for x in text[text.rindex(")") + 2 :].split()[11:13])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wait_ready(log: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if log.exists() and "ready." in log.read_text(errors="replace"):
             return
         time.sleep(0.1)
-    raise RuntimeError(f"worker not ready: {log.read_text(errors='replace')[-2000:]}")
+    raise RuntimeError(f"worker not ready: {log.read_text(errors='replace')[-2000:] if log.exists() else ''}")
 
 
 @contextlib.contextmanager
@@ -150,7 +170,7 @@ def send_stack(
                 )
             )
         for i in range(workers):
-            _wait_ready(directory / f"worker{i}.log")
+            wait_ready(directory / f"worker{i}.log")
         if beat:
             stack.beat = subprocess.Popen(
                 [

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 from django.core.wsgi import get_wsgi_application
 
 from outreach.tests.factories import MailboxFactory, MessageFactory
-from outreach.tests.procs import database_url_for_tests
+from outreach.tests.procs import database_url_for_tests, free_port
 from outreach.tracking import buffer
 from outreach.tracking.asgi import TrackingASGI
 from outreach.tracking.links import links_cache
@@ -120,12 +119,6 @@ def test_other_requests_and_lifespan_go_where_they_should(tenant) -> None:
     assert said == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_serves_the_asgi_entry_point(tenant, tmp_path) -> None:
     """As production runs it: gunicorn with uvicorn's worker on leadgen.asgi, against this test's database and
@@ -134,7 +127,7 @@ def test_gunicorn_serves_the_asgi_entry_point(tenant, tmp_path) -> None:
     links_cache(org_id=message.org_id, message_id=message.pk, links=[URL])
     pixel = f"/t/o/{token_make(kind='o', org_id=message.org_id, message_id=message.pk)}.gif"
     click = f"/t/c/{token_make(kind='c', org_id=message.org_id, message_id=message.pk, link_index=0)}"
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url_for_tests(),
