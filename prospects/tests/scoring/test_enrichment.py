@@ -26,28 +26,15 @@ from prospects.tests.fake_providers import (
     PDL_COMPANY_ENRICH,
     PDL_KEY,
 )
+from prospects.tests.scoring.acme_site import acme_site
 
 pytest_plugins = ["leadgen.tests.fake_web", "prospects.tests.fake_providers"]
-
-HOMEPAGE = """<!doctype html><html><head><title>Acme Robotics</title>
-<meta name="description" content="Acme builds picking robots for mid-size warehouses.">
-<script src="//js.hs-scripts.com/123.js"></script></head>
-<body><nav><a href="/about">About us</a></nav><main><p>Robots that pick.</p></main>
-<footer><a href="https://www.linkedin.com/company/acme-robotics/">LinkedIn</a></footer></body></html>"""
-ABOUT = """<html><head><title>About</title></head><body><main><h1>About Acme</h1>
-<p>Founded in 2015 in Lyon, Acme Robotics builds autonomous picking robots for mid-size warehouses.</p>
-</main></body></html>"""
 
 
 @pytest.fixture
 def site(fake_web, settings):
     # The SSRF guard refuses loopback; this test's local site is reachable only because we say so here.
-    settings.NETGUARD_ALLOW_LOOPBACK = True
-    settings.NETGUARD_ALLOWED_PORTS = [80, 443, fake_web.port]
-    fake_web.route("/robots.txt", "User-agent: *\nAllow: /\n", headers={"Content-Type": "text/plain"})
-    fake_web.route("/", HOMEPAGE)
-    fake_web.route("/about", ABOUT)
-    return fake_web
+    return acme_site(fake_web, settings)
 
 
 @pytest.fixture
