@@ -53,6 +53,11 @@ def test_primary_icp_writing_settings_and_an_interrupted_email(
     _shot(page, "email-writing")
     _no_sideways_scroll(page)
 
+    page.goto(f"{live_site}/outbox/")
+    expect(page.get_by_role("cell", name="Not confirmed (sending was interrupted)")).to_be_visible()
+    _shot(page, "outbox")
+    _no_sideways_scroll(page)
+
     page.goto(f"{live_site}/outbox/{message.pk}/")
     expect(page.locator("#unknown-settle")).to_contain_text("Did this email leave?")
     _shot(page, "unknown-settle")
