@@ -73,24 +73,66 @@ def _sole_handle(server: object) -> bool:
     return all(pid == os.getpid() or not psutil.pid_exists(pid) for pid in pids)
 
 
+def server_tuning() -> dict[str, str]:
+    """Settings a bulk write needs that PostgreSQL's defaults (sized for a tiny host) lack, as a database host's
+    operator would set them: shared buffers a quarter of memory up to 2 GB, so a large import's indexes stay cached;
+    a WAL budget that does not force a checkpoint (and full-page images of every index page touched) every few
+    seconds of an import. Measured with bench/import_bench.py (see bench/README.md)."""
+    import psutil
+
+    quarter_mb = psutil.virtual_memory().total // (4 * 1024 * 1024)
+    shared_mb = max(128, min(2048, quarter_mb // 128 * 128))
+    return {
+        # As SHOW prints them (the largest unit that divides the value), so a set value compares equal.
+        "shared_buffers": f"{shared_mb // 1024}GB" if shared_mb % 1024 == 0 else f"{shared_mb}MB",
+        "max_wal_size": "4GB",
+        "checkpoint_timeout": "15min",
+        "wal_buffers": "64MB",
+        "maintenance_work_mem": "256MB",
+    }
+
+
+def _value(server: object, expression: str) -> str:
+    """One value from psql's table output (our constant expressions only)."""
+    out = server.psql(f"SELECT 'is:' || ({expression})::text || ':';")  # type: ignore[attr-defined]
+    found = re.search(r"is:(.*?):", out)
+    return found.group(1) if found else ""
+
+
+def _settings_to_change(server: object) -> dict[str, str]:
+    """The settings this server does not have yet. max_connections is only ever raised."""
+    wanted = {}
+    shown = re.search(r"^\s*(\d+)\s*$", server.psql("SHOW max_connections;"), re.MULTILINE)  # type: ignore[attr-defined]
+    if shown is None or int(shown.group(1)) < max_connections_needed():
+        wanted["max_connections"] = str(max_connections_needed())
+    for name, value in server_tuning().items():
+        if _value(server, f"current_setting('{name}')") != value:
+            wanted[name] = value
+    return wanted
+
+
 def _postgres_server(pgdata: Path) -> object:
-    """The embedded server for `pgdata`, started if needed, with max_connections sized for `make run`."""
+    """The embedded server for `pgdata`, started if needed, with max_connections sized for `make run` and the
+    settings of server_tuning()."""
     import pgserver
 
     pgdata.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
-    wanted = max_connections_needed()
-    shown = re.search(r"^\s*(\d+)\s*$", server.psql("SHOW max_connections;"), re.MULTILINE)
-    if shown is None or int(shown.group(1)) >= wanted:
+    wanted = _settings_to_change(server)
+    if not wanted:
         return server
-    server.psql(f"ALTER SYSTEM SET max_connections = {wanted};")
+    for name, value in wanted.items():
+        server.psql(f"ALTER SYSTEM SET {name} = '{value}';")
+    server.psql("SELECT pg_reload_conf();")
+    if _value(server, "SELECT bool_or(pending_restart) FROM pg_settings") != "true":
+        return server
     if _sole_handle(server):
-        # max_connections only changes on a restart; nobody else is connected, so restart now.
+        # max_connections and shared_buffers only change on a restart; nobody else is connected, so restart now.
         server.cleanup()
         server = pgserver.get_server(pgdata, cleanup_mode="stop")
-        _log(f"embedded PostgreSQL restarted with max_connections = {wanted}")
+        _log(f"embedded PostgreSQL restarted with {', '.join(f'{k} = {v}' for k, v in wanted.items())}")
     else:
-        _log(f"max_connections = {wanted} takes effect when the embedded PostgreSQL next starts")
+        _log(f"{', '.join(wanted)} take effect when the embedded PostgreSQL next starts")
     return server
 
 
