@@ -9,8 +9,10 @@ The engine never holds the file in memory. It works in three passes over an UNLO
    company); bad rows are recorded with their line number.
 2. Fold: rows of one person anywhere in the file become one row (the later row wins, the earlier ones only fill
    blanks), so a re-import finds every person unchanged whatever chunks they fell in; suppressed people leave;
-   companies are upserted once for the whole file.
-3. Apply: the staged rows, in ranges of `chunk_rows`, are applied with a handful of set-based statements each
+   companies are upserted once for the whole file. Then one pass of hash joins matches the whole file to the
+   organisation (company, person by email, person by LinkedIn URL) and leaves out the rows that would change
+   nothing, into `import_apply_<job id>`: a re-import stops here.
+3. Apply: the rows left, in ranges of `chunk_rows`, are applied with a handful of set-based statements each
    (INSERT ... ON CONFLICT on the email key, LinkedIn/name matching for rows without email), one transaction per
    range that also moves the job's counters. `IMPORT_WRITERS` ranges run at once on their own connections: the
    ranges hold different people, so writers do not wait on each other.
@@ -256,7 +258,9 @@ _ROW_COLUMNS = """
 # One range of the job's rows, in the transaction that applies it.
 _STAGE_DDL = f"""
     DROP TABLE IF EXISTS pg_temp.import_stage;
-    CREATE TEMP TABLE import_stage ({_ROW_COLUMNS}, target_id bigint, company_id bigint) ON COMMIT DROP
+    CREATE TEMP TABLE import_stage (
+        {_ROW_COLUMNS}, target_id bigint, company_id bigint, existing_id bigint, linkedin_id bigint
+    ) ON COMMIT DROP
 """
 # The whole file, shared by the writers: UNLOGGED (nothing to recover after a crash, the job is re-run).
 _JOB_STAGE_DDL = f"""
@@ -269,6 +273,11 @@ _JOB_STAGE_COLUMNS = ("seq", "person", *STAGE_COLUMNS)
 
 def job_stage_table(job: Import) -> str:
     return f"import_stage_{int(job.pk)}"
+
+
+def job_apply_table(job: Import) -> str:
+    """The rows left to apply after the whole-file pass of _ChunkWriter.resolve, with what it matched."""
+    return f"import_apply_{int(job.pk)}"
 
 
 # Plain text fields: a non-empty incoming value replaces the stored one, an empty one never blanks it.
@@ -361,6 +370,7 @@ class _ChunkWriter:
         self.job = job
         self.org_id = job.org_id
         self.table = job_stage_table(job)
+        self.apply_table = job_apply_table(job)
         self.errors: list[tuple[int, str, str]] = []  # the last range's failed rows
         provided = {"org_id", "source", "source_detail", "created_at", "updated_at", *_INSERT_FIELDS}
         provided |= {"import_job_id", "import_line"}
@@ -377,7 +387,42 @@ class _ChunkWriter:
         # Only what plans the companies upsert: a full ANALYZE of every column cost more than the upsert.
         cursor.execute(f"ANALYZE {self.table} (company_domain)")
         self._upsert_companies(cursor)
+        self._resolve(cursor)
         return suppressed
+
+    def _resolve(self, cursor: Any) -> None:
+        """Match the whole file to the organisation once, in one pass of hash joins: each row's company, the
+        person with its email and (for a new email) the person with its LinkedIn URL. Rows that would change
+        nothing are left out here, so a re-import applies nothing and no range joins the organisation's prospects
+        again (which, range by range, grew with the organisation's size)."""
+        if self.job.update_existing:
+            pairs = _new_values(
+                "p",
+                "s",
+                tags="string_to_array(s.tags, chr(31))",
+                custom="COALESCE(s.custom_fields, '{}'::jsonb)",
+            )
+            keep = f"p.id IS NULL OR {_changed(pairs, 'p')}"
+        else:
+            keep = "p.id IS NULL"
+        cursor.execute(
+            f"""
+            CREATE UNLOGGED TABLE {self.apply_table} WITH (autovacuum_enabled = false) AS
+            SELECT s.*, p.id AS existing_id, l.id AS linkedin_id
+            FROM (SELECT s.*, c.id AS company_id FROM {self.table} s
+                  LEFT JOIN prospects_company c ON c.org_id = %s AND c.domain = s.company_domain) AS s
+            LEFT JOIN prospects_prospect p ON p.org_id = %s AND p.email_normalized = s.email_normalized
+            LEFT JOIN LATERAL (
+                SELECT min(k.id) AS id FROM prospects_prospect k
+                WHERE p.id IS NULL AND s.email_normalized IS NOT NULL AND s.linkedin_normalized IS NOT NULL
+                  AND k.org_id = %s AND k.linkedin_normalized = s.linkedin_normalized
+            ) AS l ON true
+            WHERE {keep}
+            """,  # noqa: S608
+            [self.org_id, self.org_id, self.org_id],
+        )
+        cursor.execute(f"CREATE INDEX ON {self.apply_table} (seq)")
+        cursor.execute(f"ANALYZE {self.apply_table} (seq)")
 
     def write(self, cursor: Any, span: Span) -> Counts:
         counts = Counts(processed=span.seen, suppressed=span.suppressed)
@@ -388,19 +433,13 @@ class _ChunkWriter:
         columns = ", ".join(STAGE_COLUMNS)
         cursor.execute(
             f"""
-            INSERT INTO import_stage ({columns}, company_id)
-            SELECT {", ".join(f"s.{c}" for c in STAGE_COLUMNS)}, c.id
-            FROM {self.table} s LEFT JOIN prospects_company c ON c.org_id = %s AND c.domain = s.company_domain
-            WHERE s.seq >= %s AND s.seq < %s
+            INSERT INTO import_stage ({columns}, company_id, existing_id, linkedin_id)
+            SELECT {columns}, company_id, existing_id, linkedin_id
+            FROM {self.apply_table} WHERE seq >= %s AND seq < %s
             """,  # noqa: S608
-            [self.org_id, span.first_seq, span.first_seq + span.seen],
-        )
-        # Without statistics the planner guesses 1,000 rows for the temp table and picks poor joins.
-        cursor.execute(
-            "ANALYZE import_stage (email_normalized, linkedin_normalized, company_domain, target_id)"
+            [span.first_seq, span.first_seq + span.seen],
         )
         self._match_linkedin_for_new_emails(cursor)
-        self._drop_unchanged(cursor)
         over_limits = self._drop_over_limits(cursor, matched="email")
         self._name_new_people_after_their_company(cursor, with_email=True)
         created, updated = self._upsert_by_email(cursor)
@@ -424,9 +463,16 @@ class _ChunkWriter:
         if not self.job.update_existing:
             return []
         if matched == "email":
-            join = "p.email_normalized = s.email_normalized AND s.target_id IS NULL"
+            join = "p.id = s.existing_id AND s.target_id IS NULL"
+            candidates = "s.existing_id IS NOT NULL AND s.target_id IS NULL"
         else:
             join = "p.id = s.target_id"
+            candidates = "s.target_id IS NOT NULL"
+        # The temp table has no statistics: without this check the planner hashes the organisation's prospects
+        # for a range that updates nobody (every range of a first import).
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM import_stage s WHERE {candidates})")  # noqa: S608
+        if not cursor.fetchone()[0]:
+            return []
         cursor.execute(
             f"""
             WITH over AS (
@@ -548,23 +594,16 @@ class _ChunkWriter:
         )
 
     def _match_linkedin_for_new_emails(self, cursor: Any) -> None:
-        """A row whose email is new but whose LinkedIn URL we know updates that person (as prospect_upsert does)."""
+        """A row whose email is new but whose LinkedIn URL we know updates that person (as prospect_upsert does).
+        The person was found in _resolve; the email is checked again in case someone created it since."""
         cursor.execute(
             """
-            UPDATE import_stage s SET target_id = m.id
-            FROM (SELECT DISTINCT ON (p.linkedin_normalized) p.linkedin_normalized, p.id
-                  FROM prospects_prospect p
-                  WHERE p.org_id = %s AND p.linkedin_normalized IN
-                        (SELECT n.linkedin_normalized FROM import_stage n
-                         WHERE n.linkedin_normalized IS NOT NULL AND n.email_normalized IS NOT NULL
-                           AND NOT EXISTS (SELECT 1 FROM prospects_prospect e
-                                           WHERE e.org_id = %s AND e.email_normalized = n.email_normalized))
-                  ORDER BY p.linkedin_normalized, p.id) AS m
-            WHERE s.linkedin_normalized = m.linkedin_normalized AND s.email_normalized IS NOT NULL
+            UPDATE import_stage s SET target_id = s.linkedin_id
+            WHERE s.linkedin_id IS NOT NULL AND s.existing_id IS NULL
               AND NOT EXISTS (SELECT 1 FROM prospects_prospect e
                               WHERE e.org_id = %s AND e.email_normalized = s.email_normalized)
             """,
-            [self.org_id, self.org_id, self.org_id],
+            [self.org_id],
         )
 
     def _match_without_email(self, cursor: Any) -> None:
@@ -618,27 +657,6 @@ class _ChunkWriter:
             *self.default_values,
         ]
         return sql, params
-
-    def _drop_unchanged(self, cursor: Any) -> None:
-        """Rows that would change nothing leave the stage before the upsert. A read-only join is much cheaper than
-        letting ON CONFLICT lock every existing row, and it makes a re-import nearly free."""
-        condition = "true"
-        if self.job.update_existing:
-            pairs = _new_values(
-                "p",
-                "s",
-                tags="string_to_array(s.tags, chr(31))",
-                custom="COALESCE(s.custom_fields, '{}'::jsonb)",
-            )
-            condition = f"NOT ({_changed(pairs, 'p')})"
-        cursor.execute(
-            f"""
-            DELETE FROM import_stage s USING prospects_prospect p
-            WHERE p.org_id = %s AND p.email_normalized = s.email_normalized AND s.target_id IS NULL
-              AND {condition}
-            """,  # noqa: S608
-            [self.org_id],
-        )
 
     def _upsert_by_email(self, cursor: Any) -> tuple[int, int]:
         insert, params = self._insert_select("s.email_normalized IS NOT NULL AND s.target_id IS NULL")
@@ -784,9 +802,9 @@ def _replace_people(cursor: Any, table: str, people: list[str], folded: list[tup
         copy.write(_copy_bytes(folded))
 
 
-def _drop_job_stage(table: str) -> None:
+def _drop_job_stage(*tables: str) -> None:
     with contextlib.suppress(OperationalError, InterfaceError), connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(f"DROP TABLE IF EXISTS {', '.join(tables)}")
 
 
 def import_execute(*, job: Import, chunk_rows: int = CHUNK_ROWS, writers: int | None = None) -> Counts:
@@ -801,7 +819,6 @@ def import_execute(*, job: Import, chunk_rows: int = CHUNK_ROWS, writers: int | 
             spans = _load(job, cleaner, table=writer.table, chunk_rows=chunk_rows)
             with transaction.atomic(), connection.cursor() as cursor:
                 suppressed = writer.prepare(cursor, chunk_rows=chunk_rows)
-                cursor.execute(f"CREATE INDEX ON {writer.table} (seq)")
             spans = [
                 Span(span.first_seq, span.seen, span.failed, suppressed.get(span.first_seq // chunk_rows, 0))
                 for span in spans
@@ -820,7 +837,7 @@ def import_execute(*, job: Import, chunk_rows: int = CHUNK_ROWS, writers: int | 
             )
             return totals
         finally:
-            _drop_job_stage(writer.table)
+            _drop_job_stage(writer.table, writer.apply_table)
         Import.objects.filter(pk=job.pk).update(
             status=ImportStatus.DONE, total_rows=totals.processed, finished_at=timezone.now()
         )
