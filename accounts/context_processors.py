@@ -15,7 +15,9 @@ def org(request: HttpRequest) -> dict[str, Any]:
         return {"current_org": None, "current_membership": None, "user_memberships": []}
 
     def memberships() -> list[Any]:
-        return memberships_for_user(user=request.user)  # type: ignore[arg-type]
+        # OrgMiddleware has read them already to find the current one.
+        loaded = getattr(request, "user_memberships", None)
+        return loaded if loaded is not None else memberships_for_user(user=request.user)  # type: ignore[arg-type]
 
     return {
         "current_org": membership.org,

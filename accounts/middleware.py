@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from accounts.models import Membership
+from accounts.selectors import memberships_for_user
 from leadgen.tenancy import org_scope
 
 
@@ -26,16 +27,17 @@ class OrgMiddleware:
             return self.get_response(request)
 
     def _membership(self, request: HttpRequest) -> Membership | None:
+        """The wanted organisation's membership, else the oldest one. All of the user's memberships come in one
+        query and stay on the request: the org switcher in every page's nav lists them again."""
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return None
-        memberships = (
-            Membership.objects.unscoped().select_related("org").filter(user=user, org__is_active=True)
-        )
+        memberships = memberships_for_user(user=user)
+        request.user_memberships = memberships  # type: ignore[attr-defined]
         wanted = request.session.get(self.SESSION_KEY)
-        membership = memberships.filter(org_id=wanted).first() if wanted else None
+        membership = next((m for m in memberships if str(m.org_id) == str(wanted)), None) if wanted else None
         if membership is None:
-            membership = memberships.order_by("created_at").first()
+            membership = min(memberships, key=lambda m: (m.created_at, m.pk), default=None)
             if membership is not None:
                 request.session[self.SESSION_KEY] = membership.org_id
             elif wanted:

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from django.conf import settings as django_settings
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.db import connection
-from django.db.models import F, FilteredRelation, Func, Q, QuerySet, Subquery, TextField, Value
+from django.db.models import Case, F, FilteredRelation, Func, Q, QuerySet, Subquery, TextField, Value, When
 from django.db.models.expressions import Combinable
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.db.models.functions import Coalesce, Concat
@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from leadgen.tenancy import org_scope, require_org_id
 from prospects.models import (
+    ICP,
     Activity,
     Company,
     Import,
@@ -38,7 +39,7 @@ from prospects.models import (
     Stage,
     Tier,
 )
-from prospects.scoring.selectors import headline_attach
+from prospects.scoring.selectors import headline_attach, primary_icp_subquery
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -263,6 +264,11 @@ class ProspectFilters:
         """The ICP whose judgement the score sort and the score/tier filters read: the chosen one, else the shown."""
         return self.icp_id if self.icp_id is not None else self.shown_icp_id
 
+    @property
+    def joins_score_icp(self) -> bool:
+        """Whether queryset() joins the judgements against the ICP the page shows (as `icp_q`)."""
+        return self.icp_id is not None or (self.shown_icp_id is not None and self.reads_score())
+
     def reads_score(self) -> bool:
         return (
             self.sort == "score"
@@ -293,7 +299,7 @@ class ProspectFilters:
                 icp_q=FilteredRelation("qualifications", condition=Q(qualifications__icp_id=self.icp_id))
             ).filter(icp_q__isnull=False)
             score, tier = "icp_q__score", "icp_q__tier"
-        elif self.shown_icp_id is not None and self.reads_score():
+        elif self.joins_score_icp:
             # No ICP chosen: the page shows the primary ICP's score, so it sorts and filters by it too; prospects
             # not judged against it stay in the list (a LEFT JOIN), sorted last.
             qs = qs.alias(
@@ -424,6 +430,28 @@ def estimated_count(qs: QuerySet[Any]) -> int:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
+def _with_headline(qs: QuerySet[Prospect], filters: ProspectFilters) -> QuerySet[Prospect]:
+    """`qs` with each row's headline score, tier, confidence and ICP name (the filter's ICP, else the primary
+    ICP), as headline_attach gives them, read in the page's own query: a LEFT JOIN on the unique (prospect, ICP)
+    judgement, reusing the score filter's join when there is one."""
+    icp: Any = filters.icp_id if filters.icp_id is not None else primary_icp_subquery()
+    relation = "icp_q"
+    if not filters.joins_score_icp:
+        relation = "headline_q"
+        qs = qs.alias(headline_q=FilteredRelation("qualifications", condition=Q(qualifications__icp_id=icp)))
+    # Every row's headline names the same ICP: an uncorrelated subquery, which PostgreSQL runs once.
+    icp_name = Subquery(ICP.objects.filter(pk=icp).values("name")[:1])
+    return qs.annotate(
+        headline_score=F(f"{relation}__score"),
+        headline_tier=Coalesce(F(f"{relation}__tier"), Value("")),
+        headline_confidence=F(f"{relation}__confidence"),
+        headline_icp_name=Case(
+            When(**{f"{relation}__score__isnull": True}, then=Value("")),
+            default=Coalesce(icp_name, Value("")),
+        ),
+    )
+
+
 def prospect_search(
     *,
     filters: ProspectFilters,
@@ -435,33 +463,29 @@ def prospect_search(
 ) -> ProspectPage:
     """One page of the organisation's prospects matching `filters`. Raises InvalidCursor for a bad cursor.
 
-    `with_headline` gives each row its headline score (the filter's ICP, else the primary ICP) in one query.
+    `with_headline` gives each row its headline score (the filter's ICP, else the primary ICP) from the page's
+    own query (see _with_headline).
     """
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     base = filters.queryset()
+
+    def shown(qs: QuerySet[Prospect]) -> QuerySet[Prospect]:
+        qs = qs.select_related(*select_related)
+        return _with_headline(qs, filters) if with_headline else qs
+
     page: dict[str, Any] = {"sort": filters.sort, "descending": filters.descending, "cursor": cursor}
     if filters.q:
         window = _ordered_after(filters.queryset(search=False), sort_expr=filters.sort_expression(), **page)
         in_window = filters.queryset(word_index=False).filter(pk__in=window[:SEARCH_WINDOW].values("pk"))
         rows, next_cursor = keyset_page(
-            in_window.select_related(*select_related),
-            sort_expr=filters.sort_expression(),
-            limit=limit,
-            **page,
+            shown(in_window), sort_expr=filters.sort_expression(), limit=limit, **page
         )
         if next_cursor is None:
             rows, next_cursor = keyset_page(
-                base.select_related(*select_related),
-                sort_expr=filters.sort_expression(indexed=False),
-                limit=limit,
-                **page,
+                shown(base), sort_expr=filters.sort_expression(indexed=False), limit=limit, **page
             )
     else:
-        rows, next_cursor = keyset_page(
-            base.select_related(*select_related), sort_expr=filters.sort_expression(), limit=limit, **page
-        )
-    if with_headline:
-        headline_attach(rows, icp_id=filters.icp_id)
+        rows, next_cursor = keyset_page(shown(base), sort_expr=filters.sort_expression(), limit=limit, **page)
     total: int | None = None
     capped = estimated = False
     if with_count:
