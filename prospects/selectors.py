@@ -20,7 +20,7 @@ from django.conf import settings as django_settings
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.db import connection
 from django.db.models import Case, F, FilteredRelation, Func, Q, QuerySet, Subquery, TextField, Value, When
-from django.db.models.expressions import Combinable
+from django.db.models.expressions import Combinable, RawSQL
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 from django.db.models.functions import Coalesce, Concat
 from django.utils import timezone
@@ -72,6 +72,9 @@ UNINDEXED_SORTS: dict[str, Combinable] = {
 # A search first looks for a page of matches among this many next rows in sort order (an index walk: cheap
 # when the term is common); only when they hold less than a page does the word index drive (cheap when rare).
 SEARCH_WINDOW = 2_000
+# Below this many estimated matches a search goes straight to the word index: a window of SEARCH_WINDOW rows
+# would hold fewer than a page of them at any organisation size worth a window, and cost ~15 ms to find out.
+SEARCH_RARE_ESTIMATE = 5_000
 # A word of a search, as Prospect.search_vector splits its text (SEARCH_SEPARATORS: runs of letters and digits).
 _SEARCH_WORD = re.compile(r"[^\W_]+")
 
@@ -452,6 +455,21 @@ def _with_headline(qs: QuerySet[Prospect], filters: ProspectFilters) -> QuerySet
     )
 
 
+def _word_matches(filters: ProspectFilters) -> QuerySet[Prospect]:
+    """The prospects `filters` finds, reached through the word index alone.
+
+    Written as `search_vector @@ q AND org_id = X`, PostgreSQL ANDs the word index's bitmap with a bitmap of
+    every row of the organisation (~15 ms at 400,000 rows, more than the rest of the page's SQL). Here the
+    words pick the ids and the organisation is checked on those rows only (`org_id + 0` is no index's key); the
+    outer query is scoped to the organisation as every query is.
+    """
+    table = Prospect._meta.db_table
+    sql = f"SELECT id FROM {table} WHERE search_vector @@ to_tsquery('simple', %s) AND org_id + 0 = %s"  # noqa: S608
+    # Our own table name; the words (letters and digits only, see search_terms) and the org id are parameters.
+    matches = RawSQL(sql, [search_terms(filters.q), require_org_id()])  # noqa: S611
+    return filters.queryset(search=False).filter(pk__in=matches)
+
+
 def prospect_search(
     *,
     filters: ProspectFilters,
@@ -474,15 +492,25 @@ def prospect_search(
         return _with_headline(qs, filters) if with_headline else qs
 
     page: dict[str, Any] = {"sort": filters.sort, "descending": filters.descending, "cursor": cursor}
+    estimate: int | None = None
     if filters.q:
-        window = _ordered_after(filters.queryset(search=False), sort_expr=filters.sort_expression(), **page)
-        in_window = filters.queryset(word_index=False).filter(pk__in=window[:SEARCH_WINDOW].values("pk"))
-        rows, next_cursor = keyset_page(
-            shown(in_window), sort_expr=filters.sort_expression(), limit=limit, **page
-        )
+        # The planner's estimate (planning only) picks the way in, and is the "about N" the page shows.
+        estimate = estimated_count(base)
+        next_cursor = None
+        if estimate >= SEARCH_RARE_ESTIMATE:
+            window = _ordered_after(
+                filters.queryset(search=False), sort_expr=filters.sort_expression(), **page
+            )
+            in_window = filters.queryset(word_index=False).filter(pk__in=window[:SEARCH_WINDOW].values("pk"))
+            rows, next_cursor = keyset_page(
+                shown(in_window), sort_expr=filters.sort_expression(), limit=limit, **page
+            )
         if next_cursor is None:
             rows, next_cursor = keyset_page(
-                shown(base), sort_expr=filters.sort_expression(indexed=False), limit=limit, **page
+                shown(_word_matches(filters)),
+                sort_expr=filters.sort_expression(indexed=False),
+                limit=limit,
+                **page,
             )
     else:
         rows, next_cursor = keyset_page(shown(base), sort_expr=filters.sort_expression(), limit=limit, **page)
@@ -494,7 +522,9 @@ def prospect_search(
         elif filters.q or filters.tag:
             # Counting GIN (words, tags) matches means building whole bitmaps, even under a LIMIT: at a
             # million rows a broad term costs more than the page itself, so searches show an estimate.
-            total = max(estimated_count(base), len(rows) + (1 if next_cursor else 0))
+            if estimate is None:
+                estimate = estimated_count(base)
+            total = max(estimate, len(rows) + (1 if next_cursor else 0))
             estimated = True
         else:
             total, capped = capped_count(base)

@@ -245,12 +245,15 @@ def test_board_columns_cap_cards_and_count(tenant: Tenant, other_tenant: Tenant)
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("window", [3, 2000])
+@pytest.mark.parametrize("rare_below", [0, 10**9])
 @pytest.mark.parametrize("sort", ["-created_at", "last_name", "-score", "title", "updated_at"])
 def test_search_pages_match_a_plain_scan_whatever_the_window(
-    tenant: Tenant, monkeypatch: pytest.MonkeyPatch, window: int, sort: str
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch, window: int, rare_below: int, sort: str
 ) -> None:
-    """Common terms are found in the next-rows window, rare ones through the trigram index: same answer."""
+    """Common terms are found in the next-rows window, rare ones (by the planner's estimate) straight through the
+    word index: same answer either way."""
     monkeypatch.setattr(selectors, "SEARCH_WINDOW", window)
+    monkeypatch.setattr(selectors, "SEARCH_RARE_ESTIMATE", rare_below)
     for i in range(40):
         # "common" on every other row, "rare" on three rows far apart, ties on title and score.
         title = "common buyer" if i % 2 else "seller"
