@@ -113,6 +113,9 @@ def company_domain(website: str, email_domain: str | None) -> str | None:
     return domain
 
 
+_NO_COMPANY = (None,) * len(COMPANY_FIELDS)
+
+
 class RowCleaner:
     """Turns a row of cells into a staging tuple of str/None (see STAGE_COLUMNS), or raises RowError.
 
@@ -145,9 +148,11 @@ class RowCleaner:
         v = self.mapped_values(cells)
         email_normalized = normalized_email(v["email"])
         self.split_name(v)
-        if not normalize.web_href(v["linkedin_url"]) and v["linkedin_url"].strip():
-            raise RowError(f"LinkedIn URL {normalize.WEB_URL_ERROR}")
-        linkedin_normalized = normalize.linkedin(v["linkedin_url"]) if v["linkedin_url"] else None
+        linkedin_normalized = None
+        if v["linkedin_url"]:  # mapped values are stripped already
+            if not normalize.web_href(v["linkedin_url"]):
+                raise RowError(f"LinkedIn URL {normalize.WEB_URL_ERROR}")
+            linkedin_normalized = normalize.linkedin(v["linkedin_url"])
         if not (email_normalized or linkedin_normalized or v["first_name"] or v["last_name"]):
             raise RowError("no email, LinkedIn URL or name to identify the person")
         email_domain = email_normalized.rsplit("@", 1)[1] if email_normalized else None
@@ -174,13 +179,13 @@ class RowCleaner:
             v["linkedin_url"],
             linkedin_normalized,
             v["location"],
-            self.timezone(v["timezone"]),
+            self.timezone(v["timezone"]) if v["timezone"] else "",
             v["company_name"],
             domain,
-            self.joined_tags(v["tags"]),
+            self.joined_tags(v["tags"]) if v["tags"] or self.extra_tags else "",
             json.dumps(custom, ensure_ascii=False) if custom else None,
-            self.do_not_contact(v["do_not_contact"]),
-            *self.company_cells(company),
+            self.do_not_contact(v["do_not_contact"]) if v["do_not_contact"] else None,
+            *(self.company_cells(company) if company else _NO_COMPANY),
         )
 
     @staticmethod
