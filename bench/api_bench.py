@@ -107,7 +107,7 @@ def main() -> int:
 
     scenarios = {
         "default view (newest first)": lambda i: "/api/v1/prospects?limit=50",
-        "search (trigram, newest first)": lambda i: (
+        "search (words, newest first)": lambda i: (
             f"/api/v1/prospects?limit=50&q={SEARCHES[i % len(SEARCHES)]}"
         ),
         "filtered sort (stage + score range, by score desc)": lambda i: (

@@ -288,7 +288,7 @@ def main() -> int:
     htmx = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "results"}
     scenarios: dict[str, tuple[Callable[[int], str], dict[str, str]]] = {
         "default view (newest first)": (lambda i: "/prospects/", {}),
-        "search (trigram, newest first)": (lambda i: f"/prospects/?q={SEARCHES[i % len(SEARCHES)]}", {}),
+        "search (words, newest first)": (lambda i: f"/prospects/?q={SEARCHES[i % len(SEARCHES)]}", {}),
         "filtered sort (stage + score range, by score desc)": (
             lambda i: f"/prospects/?stage={STAGES[i % 4]}&score_min=20&sort=-score",
             {},

@@ -111,13 +111,36 @@ def _settings_to_change(server: object) -> dict[str, str]:
     return wanted
 
 
+@contextlib.contextmanager
+def _initdb_collation(*, fresh: bool) -> Iterator[None]:
+    """A new cluster sorts text in code point order with the "C" collation, so its b-tree indexes compare bytes
+    instead of calling strcoll (a quarter less database CPU per imported row, bench/README.md). The order is the
+    same as C.UTF-8's; character classes and case mapping stay Unicode-aware (LC_CTYPE C.UTF-8). initdb reads both
+    from the environment, the only way in through pgserver."""
+    if not fresh:
+        yield
+        return
+    saved = {name: os.environ.get(name) for name in ("LC_ALL", "LC_COLLATE", "LC_CTYPE")}
+    os.environ.pop("LC_ALL", None)
+    os.environ.update(LC_COLLATE="C", LC_CTYPE="C.UTF-8")
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _postgres_server(pgdata: Path) -> object:
     """The embedded server for `pgdata`, started if needed, with max_connections sized for `make run` and the
     settings of server_tuning()."""
     import pgserver
 
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    with _initdb_collation(fresh=not (pgdata / "PG_VERSION").exists()):
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
     wanted = _settings_to_change(server)
     if not wanted:
         return server

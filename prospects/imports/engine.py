@@ -30,6 +30,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -372,6 +373,7 @@ class _ChunkWriter:
         self.table = job_stage_table(job)
         self.apply_table = job_apply_table(job)
         self.errors: list[tuple[int, str, str]] = []  # the last range's failed rows
+        self.timings: dict[str, float] = {}  # seconds of the whole-file steps, for the log
         provided = {"org_id", "source", "source_detail", "created_at", "updated_at", *_INSERT_FIELDS}
         provided |= {"import_job_id", "import_line"}
         self.default_columns, self.default_values = _defaults(Prospect, provided)
@@ -382,12 +384,18 @@ class _ChunkWriter:
     def prepare(self, cursor: Any, *, chunk_rows: int) -> dict[int, int]:
         """The whole file's share of the work, before any range is applied: fold each person's rows into one,
         drop suppressed people and upsert the companies once. Returns suppressed rows by range index."""
+        began = time.perf_counter()
         _fold_people(cursor, self.table)
+        self.timings["fold"] = time.perf_counter() - began
         suppressed = self._drop_suppressed(cursor, chunk_rows=chunk_rows)
         # Only what plans the companies upsert: a full ANALYZE of every column cost more than the upsert.
         cursor.execute(f"ANALYZE {self.table} (company_domain)")
+        began = time.perf_counter()
         self._upsert_companies(cursor)
+        self.timings["companies"] = time.perf_counter() - began
+        began = time.perf_counter()
         self._resolve(cursor)
+        self.timings["match"] = time.perf_counter() - began
         return suppressed
 
     def _resolve(self, cursor: Any) -> None:
@@ -815,10 +823,14 @@ def import_execute(*, job: Import, chunk_rows: int = CHUNK_ROWS, writers: int | 
         Import.objects.filter(pk=job.pk).update(total_rows=_count_lines(job))
         cleaner = RowCleaner(job.headers, job.mapping, job.tags)
         writer = _ChunkWriter(job)
+        timings = writer.timings
         try:
+            began = time.perf_counter()
             spans = _load(job, cleaner, table=writer.table, chunk_rows=chunk_rows)
+            timings["load"] = time.perf_counter() - began
             with transaction.atomic(), connection.cursor() as cursor:
                 suppressed = writer.prepare(cursor, chunk_rows=chunk_rows)
+            began = time.perf_counter()
             spans = [
                 Span(span.first_seq, span.seen, span.failed, suppressed.get(span.first_seq // chunk_rows, 0))
                 for span in spans
@@ -829,6 +841,7 @@ def import_execute(*, job: Import, chunk_rows: int = CHUNK_ROWS, writers: int | 
                 totals=totals,
                 writers=1 if connection.in_atomic_block else writers or import_writers(),
             )
+            timings["apply"] = time.perf_counter() - began
         except (OperationalError, InterfaceError):
             raise  # the task retries these
         except (ImportFileError, UnicodeError, OSError, ValueError) as exc:
@@ -841,6 +854,16 @@ def import_execute(*, job: Import, chunk_rows: int = CHUNK_ROWS, writers: int | 
         Import.objects.filter(pk=job.pk).update(
             status=ImportStatus.DONE, total_rows=totals.processed, finished_at=timezone.now()
         )
+    log.info(
+        "import %s: %s rows (%s created, %s updated, %s unchanged, %s failed); seconds: %s",
+        job.pk,
+        totals.processed,
+        totals.created,
+        totals.updated,
+        totals.unchanged,
+        totals.failed,
+        ", ".join(f"{step} {seconds:.2f}" for step, seconds in timings.items()),
+    )
     return totals
 
 
