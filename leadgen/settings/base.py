@@ -287,6 +287,8 @@ UPLOAD_MAX_BYTES = _env.integer("UPLOAD_MAX_BYTES", 256 * 1024 * 1024)
 # CSV imports apply their rows with this many database connections at once (prospects.imports.engine); 0 = one per
 # CPU of this host. Set it to the database host's core count when the database runs elsewhere.
 IMPORT_WRITERS = _env.integer("IMPORT_WRITERS", 0)
+# ... and clean a large file's rows in this many forked processes; 0 = one per CPU of this host, 1 = none.
+IMPORT_PARSERS = _env.integer("IMPORT_PARSERS", 0)
 
 # /metrics (Prometheus): off until a bearer token or an address allowlist is set; either one admits a scrape.
 METRICS_TOKEN = _env.optional("METRICS_TOKEN")

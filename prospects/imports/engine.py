@@ -26,12 +26,13 @@ The dedup and suppression rules are `prospects.services.prospect_upsert`'s, appl
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import F
 from django.utils import timezone
 
+from leadgen.forkmap import forkmap
 from leadgen.tenancy import org_scope
 from prospects.fields import (
     COMPANY_FIELDS,
@@ -60,7 +62,7 @@ from prospects.imports.cleaning import (
     merge_rows,
     raw_cells,
 )
-from prospects.imports.formats import ImportFileError, open_text, read_rows
+from prospects.imports.formats import ImportFileError, RawRow, open_text, read_rows
 from prospects.models import (
     Company,
     Import,
@@ -90,11 +92,13 @@ def import_writers() -> int:
 
 @dataclass
 class Chunk:
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
     errors: list[tuple[int, str, str]] = field(default_factory=list)
     seen: int = 0
     first_seq: int = 0  # sequence number (0-based, in the file) of the chunk's first row
     copy_data: bytes = b""
+
+    def __bool__(self) -> bool:
+        return self.seen > 0
 
 
 @dataclass
@@ -139,44 +143,63 @@ def _copy_bytes(rows: list[tuple[str | None, ...]]) -> bytes:
 
 def iter_chunks(job: Import, cleaner: RowCleaner, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
     """Parse and clean the file, yielding chunks of `chunk_rows` file rows as COPY rows of the job's staging table:
-    (seq, person key, *STAGE_COLUMNS). People repeated within a chunk are folded here already (cheap in Python);
-    the fold pass does the rest of the file."""
+    (seq, person key, *STAGE_COLUMNS)."""
+    with _records(job) as records:
+        first_seq = 0
+        while chunk := clean_batch(cleaner, first_seq, itertools.islice(records, chunk_rows)):
+            yield chunk
+            first_seq += chunk.seen
+
+
+def raw_batches(job: Import, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[int, list[tuple[Any, ...]]]]:
+    """The file's records, `chunk_rows` at a time, with the sequence number (0-based) of each batch's first."""
+    with _records(job) as records:
+        first_seq = 0
+        # Plain tuples: a named tuple pickles its class with every record, a third dearer to hand over.
+        while batch := list(map(tuple, itertools.islice(records, chunk_rows))):
+            yield first_seq, batch
+            first_seq += len(batch)
+
+
+@contextlib.contextmanager
+def _records(job: Import) -> Iterator[Iterator[RawRow]]:
     with default_storage.open(job.file_path, "rb") as stream:
         text = open_text(stream, job.encoding)
-        _, raw_rows = read_rows(text, job.delimiter)
-        chunk = Chunk()
-        by_key: dict[tuple[str, ...], tuple[Any, ...]] = {}
-        for raw in raw_rows:
-            seq = chunk.first_seq + chunk.seen
-            chunk.seen += 1
-            if raw.cells is None:
-                chunk.errors.append((raw.line, raw.error, "[]"))
-            else:
-                try:
-                    row = cleaner.clean(raw.cells)
-                except RowError as exc:
-                    chunk.errors.append((raw.line, str(exc)[:500], raw_cells(raw.cells)))
-                else:
-                    row = (str(seq), str(raw.line), *row[1:])
-                    key = dedupe_key(row[1:])
-                    earlier = by_key.get(key)
-                    if earlier is not None:
-                        row = (row[0], *merge_rows(earlier[2:], row[1:]))
-                    by_key[key] = (row[0], _KEY_SEPARATOR.join(key), *row[1:])
-            if chunk.seen >= chunk_rows:
-                yield _sealed(chunk, by_key)
-                chunk, by_key = Chunk(first_seq=chunk.first_seq + chunk.seen), {}
-        if chunk.seen:
-            yield _sealed(chunk, by_key)
+        _, records = read_rows(text, job.delimiter)
+        yield records
         text.detach()
+
+
+def clean_batch(cleaner: RowCleaner, first_seq: int, raws: Iterable[tuple[Any, ...]]) -> Chunk:
+    """One batch of records cleaned into a chunk (empty, and false, when there were none). People repeated within
+    it are folded here already (cheap in Python); the fold pass does the rest of the file."""
+    chunk = Chunk(first_seq=first_seq)
+    by_key: dict[tuple[str, ...], tuple[Any, ...]] = {}
+    seq = first_seq - 1
+    for seq, (line, cells, error) in enumerate(raws, start=first_seq):
+        if cells is None:
+            chunk.errors.append((line, error, "[]"))
+            continue
+        try:
+            row = cleaner.clean(cells)
+        except RowError as exc:
+            chunk.errors.append((line, str(exc)[:500], raw_cells(cells)))
+            continue
+        row = (str(seq), str(line), *row[1:])
+        key = dedupe_key(row[1:])
+        earlier = by_key.get(key)
+        if earlier is not None:
+            row = (row[0], *merge_rows(earlier[2:], row[1:]))
+        by_key[key] = (row[0], _KEY_SEPARATOR.join(key), *row[1:])
+    chunk.seen = seq + 1 - first_seq
+    return _sealed(chunk, by_key)
 
 
 _KEY_SEPARATOR = "\x1e"
 
 
 def _sealed(chunk: Chunk, by_key: dict[tuple[str, ...], tuple[Any, ...]]) -> Chunk:
-    chunk.rows = list(by_key.values())
-    chunk.copy_data = _copy_bytes(chunk.rows)
+    chunk.copy_data = _copy_bytes(list(by_key.values()))
     return chunk
 
 
@@ -751,13 +774,32 @@ def _count_lines(job: Import) -> int:
     return max(total - 1, 0)
 
 
-def _load(job: Import, cleaner: RowCleaner, *, table: str, chunk_rows: int) -> list[Span]:
+def import_parsers() -> int:
+    """How many processes clean a large file's rows: IMPORT_PARSERS, by default one per CPU of this host. With
+    one, a thread of this process cleans while this one COPYs."""
+    configured = getattr(settings, "IMPORT_PARSERS", 0)
+    return max(1, int(configured or os.cpu_count() or 1))
+
+
+def _cleaned_chunks(job: Import, cleaner: RowCleaner, *, chunk_rows: int, parsers: int) -> Iterator[Chunk]:
+    """The file's chunks, cleaned by `parsers` forked processes when the file holds more than one chunk (a
+    thread of this process reads the records and hands them out; cleaning is most of a row's Python time)."""
+    if parsers <= 1 or (job.total_rows or 0) <= chunk_rows:
+        return _prefetch(iter_chunks(job, cleaner, chunk_rows))
+
+    def clean(batch: tuple[int, list[tuple[Any, ...]]]) -> Chunk:
+        return clean_batch(cleaner, *batch)
+
+    return forkmap(clean, raw_batches(job, chunk_rows), processes=parsers)
+
+
+def _load(job: Import, cleaner: RowCleaner, *, table: str, chunk_rows: int, parsers: int) -> list[Span]:
     """Pass 1: parse the file into the job's staging table (a chunk per transaction, with its bad rows)."""
     with connection.cursor() as cursor:
         cursor.execute(_JOB_STAGE_DDL.format(table=table))
     columns = ", ".join(_JOB_STAGE_COLUMNS)
     spans = []
-    for chunk in _prefetch(iter_chunks(job, cleaner, chunk_rows)):
+    for chunk in _cleaned_chunks(job, cleaner, chunk_rows=chunk_rows, parsers=parsers):
         with transaction.atomic(), connection.cursor() as cursor:
             if chunk.copy_data:
                 with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -815,18 +857,23 @@ def _drop_job_stage(*tables: str) -> None:
         cursor.execute(f"DROP TABLE IF EXISTS {', '.join(tables)}")
 
 
-def import_execute(*, job: Import, chunk_rows: int = CHUNK_ROWS, writers: int | None = None) -> Counts:
+def import_execute(
+    *, job: Import, chunk_rows: int = CHUNK_ROWS, writers: int | None = None, parsers: int | None = None
+) -> Counts:
     """Run a claimed (running) job to the end. Rows that fail are recorded; the file as a whole fails only when
     it cannot be read at all."""
     totals = Counts()
     with org_scope(job.org_id):
-        Import.objects.filter(pk=job.pk).update(total_rows=_count_lines(job))
+        job.total_rows = _count_lines(job)
+        Import.objects.filter(pk=job.pk).update(total_rows=job.total_rows)
         cleaner = RowCleaner(job.headers, job.mapping, job.tags)
         writer = _ChunkWriter(job)
         timings = writer.timings
         try:
             began = time.perf_counter()
-            spans = _load(job, cleaner, table=writer.table, chunk_rows=chunk_rows)
+            spans = _load(
+                job, cleaner, table=writer.table, chunk_rows=chunk_rows, parsers=parsers or import_parsers()
+            )
             timings["load"] = time.perf_counter() - began
             with transaction.atomic(), connection.cursor() as cursor:
                 suppressed = writer.prepare(cursor, chunk_rows=chunk_rows)

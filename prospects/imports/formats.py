@@ -11,7 +11,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, NamedTuple
 
 from prospects.fields import COMPANY_FIELD_LABELS, CUSTOM_KEY_LIMIT, FULL_NAME, field_for_alias
 
@@ -175,8 +175,7 @@ def mapping_errors(headers: list[str], mapping: dict[str, str]) -> list[str]:
     return errors
 
 
-@dataclass
-class RawRow:
+class RawRow(NamedTuple):
     line: int
     cells: list[str] | None  # None when the csv reader could not parse the record
     error: str = ""

@@ -44,6 +44,7 @@ def run(
     tags: list[str] | None = None,
     chunk_rows: int = engine.CHUNK_ROWS,
     writers: int | None = None,
+    parsers: int | None = None,
 ) -> Import:
     """Configure and run synchronously, as the Celery task does after its claim."""
     with transaction.atomic():
@@ -56,7 +57,7 @@ def run(
     with org_scope(job.org_id):
         claimed = import_services.import_claim(import_id=job.pk)
         assert claimed is not None
-        engine.import_execute(job=claimed, chunk_rows=chunk_rows, writers=writers)
+        engine.import_execute(job=claimed, chunk_rows=chunk_rows, writers=writers, parsers=parsers)
     return Import.objects.unscoped().get(pk=job.pk)
 
 

@@ -8,7 +8,7 @@ from conftest import Tenant
 from prospects.models import Activity, Company, Prospect, Suppression
 from prospects.selectors import prospect_timeline
 from prospects.tests.factories import ProspectFactory
-from prospects.tests.imports.support import APOLLO, media_root, prospects, run, upload  # noqa: F401
+from prospects.tests.imports.support import APOLLO, errors, media_root, prospects, run, upload  # noqa: F401
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
@@ -220,3 +220,37 @@ def test_two_writers_on_their_own_connections_give_the_one_writer_result() -> No
     status, (created, updated, unchanged, failed), processed, people = results[1]
     assert (status, created, updated, failed, processed) == ("done", 40, 0, 11, 120)
     assert unchanged == 120 - 40 - 11 and len(people) == 40
+
+
+def test_rows_cleaned_in_worker_processes_give_the_one_process_result(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """IMPORT_PARSERS: a file of several chunks is cleaned by forked processes; the people, the counts and every
+    failed row's line number and reason are what one process gives, and the same person in two chunks is one."""
+
+    def bad(i: int) -> bool:
+        return i % 13 == 5 or i % 17 == 3
+
+    rows = []
+    for i in range(95):
+        if i % 13 == 5:
+            rows.append(f"not-an-email-{i},Bad,,\n")
+        elif i % 17 == 3:
+            rows.append(f"short{i}@x.io\n")
+        else:
+            rows.append(f"p{i % 60}@x.io,P{i},Title {i % 4},https://www.x{i % 9}.io\n")
+    content = "email,first_name,title,website\n" + "".join(rows)
+    results = []
+    for parsers, who in ((1, tenant), (2, other_tenant)):
+        done = run(upload(who, content), chunk_rows=10, writers=1, parsers=parsers)
+        people = [(p.email_normalized, p.first_name, p.title, p.company_domain) for p in prospects(who)]
+        counts = (done.created_count, done.updated_count, done.unchanged_count, done.failed_count)
+        results.append((done.status, counts, done.processed_rows, sorted(people), errors(done)))
+    assert results[0] == results[1]
+    status, (created, _updated, _unchanged, failed), processed, people, failures = results[1]
+    assert (status, processed) == ("done", 95)
+    assert created == len({i % 60 for i in range(95) if not bad(i)})
+    assert failed == len(failures) == sum(1 for i in range(95) if bad(i))
+    # Line numbers count the header: row i is line i + 2.
+    assert failures[:2] == [(5, "has 1 columns, the header has 4"), (7, "invalid email 'not-an-email-5'")]
+    assert ("p1@x.io", "P61", "Title 1", "x7.io") in people  # row 61 (7th chunk) won over row 1 (1st chunk)
