@@ -86,8 +86,19 @@ def import_writers() -> int:
     test's) other connections cannot see the staging table, so one writer does it all."""
     if connection.in_atomic_block:
         return 1
-    configured = getattr(settings, "IMPORT_WRITERS", 0)
-    return max(1, int(configured or os.cpu_count() or 1))
+    return _per_cpu("IMPORT_WRITERS")
+
+
+def _per_cpu(setting: str) -> int:
+    """The setting, or (when 0 or unset) one per CPU of this host."""
+    return max(1, int(getattr(settings, setting, 0) or os.cpu_count() or 1))
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    began = time.perf_counter()
+    yield
+    timings[step] = time.perf_counter() - began
 
 
 @dataclass
@@ -407,18 +418,15 @@ class _ChunkWriter:
     def prepare(self, cursor: Any, *, chunk_rows: int) -> dict[int, int]:
         """The whole file's share of the work, before any range is applied: fold each person's rows into one,
         drop suppressed people and upsert the companies once. Returns suppressed rows by range index."""
-        began = time.perf_counter()
-        _fold_people(cursor, self.table)
-        self.timings["fold"] = time.perf_counter() - began
+        with _timed(self.timings, "fold"):
+            _fold_people(cursor, self.table)
         suppressed = self._drop_suppressed(cursor, chunk_rows=chunk_rows)
         # Only what plans the companies upsert: a full ANALYZE of every column cost more than the upsert.
         cursor.execute(f"ANALYZE {self.table} (company_domain)")
-        began = time.perf_counter()
-        self._upsert_companies(cursor)
-        self.timings["companies"] = time.perf_counter() - began
-        began = time.perf_counter()
-        self._resolve(cursor)
-        self.timings["match"] = time.perf_counter() - began
+        with _timed(self.timings, "companies"):
+            self._upsert_companies(cursor)
+        with _timed(self.timings, "match"):
+            self._resolve(cursor)
         return suppressed
 
     def _resolve(self, cursor: Any) -> None:
@@ -777,8 +785,7 @@ def _count_lines(job: Import) -> int:
 def import_parsers() -> int:
     """How many processes clean a large file's rows: IMPORT_PARSERS, by default one per CPU of this host. With
     one, a thread of this process cleans while this one COPYs."""
-    configured = getattr(settings, "IMPORT_PARSERS", 0)
-    return max(1, int(configured or os.cpu_count() or 1))
+    return _per_cpu("IMPORT_PARSERS")
 
 
 def _cleaned_chunks(job: Import, cleaner: RowCleaner, *, chunk_rows: int, parsers: int) -> Iterator[Chunk]:
@@ -870,25 +877,27 @@ def import_execute(
         writer = _ChunkWriter(job)
         timings = writer.timings
         try:
-            began = time.perf_counter()
-            spans = _load(
-                job, cleaner, table=writer.table, chunk_rows=chunk_rows, parsers=parsers or import_parsers()
-            )
-            timings["load"] = time.perf_counter() - began
+            with _timed(timings, "load"):
+                spans = _load(
+                    job,
+                    cleaner,
+                    table=writer.table,
+                    chunk_rows=chunk_rows,
+                    parsers=parsers or import_parsers(),
+                )
             with transaction.atomic(), connection.cursor() as cursor:
                 suppressed = writer.prepare(cursor, chunk_rows=chunk_rows)
-            began = time.perf_counter()
             spans = [
                 Span(span.first_seq, span.seen, span.failed, suppressed.get(span.first_seq // chunk_rows, 0))
                 for span in spans
             ]
-            _apply(
-                job,
-                spans,
-                totals=totals,
-                writers=1 if connection.in_atomic_block else writers or import_writers(),
-            )
-            timings["apply"] = time.perf_counter() - began
+            with _timed(timings, "apply"):
+                _apply(
+                    job,
+                    spans,
+                    totals=totals,
+                    writers=1 if connection.in_atomic_block else writers or import_writers(),
+                )
         except (OperationalError, InterfaceError):
             raise  # the task retries these
         except (ImportFileError, UnicodeError, OSError, ValueError) as exc:
