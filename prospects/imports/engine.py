@@ -53,6 +53,7 @@ from prospects.fields import (
     PROFILE_FIELDS,
     TAGS_MAX,
 )
+from prospects.imports.blocks import Block, Unsplittable, block_records, split_blocks, splittable
 from prospects.imports.cleaning import (
     STAGE_COLUMNS,
     TAG_SEPARATOR,
@@ -788,11 +789,16 @@ def import_parsers() -> int:
     return _per_cpu("IMPORT_PARSERS")
 
 
-def _cleaned_chunks(job: Import, cleaner: RowCleaner, *, chunk_rows: int, parsers: int) -> Iterator[Chunk]:
-    """The file's chunks, cleaned by `parsers` forked processes when the file holds more than one chunk (a
-    thread of this process reads the records and hands them out; cleaning is most of a row's Python time)."""
+def _cleaned_chunks(
+    job: Import, cleaner: RowCleaner, *, chunk_rows: int, parsers: int, blocks: bool
+) -> Iterator[Chunk]:
+    """The file's chunks, cleaned by `parsers` forked processes when the file holds more than one chunk. With
+    `blocks` the parent only cuts the file into blocks of bytes (`imports.blocks`) and the workers parse them
+    too; else a thread of this process reads the records and hands them out."""
     if parsers <= 1 or (job.total_rows or 0) <= chunk_rows:
         return _prefetch(iter_chunks(job, cleaner, chunk_rows))
+    if blocks and splittable(job.encoding):
+        return _block_chunks(job, cleaner, chunk_rows=chunk_rows, parsers=parsers)
 
     def clean(batch: tuple[int, list[tuple[Any, ...]]]) -> Chunk:
         return clean_batch(cleaner, *batch)
@@ -800,13 +806,44 @@ def _cleaned_chunks(job: Import, cleaner: RowCleaner, *, chunk_rows: int, parser
     return forkmap(clean, raw_batches(job, chunk_rows), processes=parsers)
 
 
+def _block_chunks(job: Import, cleaner: RowCleaner, *, chunk_rows: int, parsers: int) -> Iterator[Chunk]:
+    """Block k holds at most chunk_rows records and numbers them from k * chunk_rows, so its span is the range
+    the suppressed counts and the writers expect, whatever the others hold."""
+    encoding, delimiter = job.encoding, job.delimiter
+
+    def clean(block: Block) -> Chunk:
+        raws = block_records(block, encoding=encoding, delimiter=delimiter, max_records=chunk_rows)
+        return clean_batch(cleaner, block.number * chunk_rows, raws)
+
+    with default_storage.open(job.file_path, "rb") as stream:
+        # A block of chunk_rows - 1 newlines holds at most chunk_rows records, its last line unterminated.
+        yield from forkmap(
+            clean, split_blocks(stream, encoding=encoding, lines=chunk_rows - 1), processes=parsers
+        )
+
+
 def _load(job: Import, cleaner: RowCleaner, *, table: str, chunk_rows: int, parsers: int) -> list[Span]:
     """Pass 1: parse the file into the job's staging table (a chunk per transaction, with its bad rows)."""
     with connection.cursor() as cursor:
         cursor.execute(_JOB_STAGE_DDL.format(table=table))
+    try:
+        return _copy_chunks(
+            job, table, _cleaned_chunks(job, cleaner, chunk_rows=chunk_rows, parsers=parsers, blocks=True)
+        )
+    except Unsplittable as exc:
+        log.info("import %s: %s; reading the file with one reader", job.pk, exc)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {table}")
+    ImportRowError.objects.filter(org_id=job.org_id, job_id=job.pk).delete()
+    return _copy_chunks(
+        job, table, _cleaned_chunks(job, cleaner, chunk_rows=chunk_rows, parsers=parsers, blocks=False)
+    )
+
+
+def _copy_chunks(job: Import, table: str, chunks: Iterator[Chunk]) -> list[Span]:
     columns = ", ".join(_JOB_STAGE_COLUMNS)
     spans = []
-    for chunk in _cleaned_chunks(job, cleaner, chunk_rows=chunk_rows, parsers=parsers):
+    for chunk in chunks:
         with transaction.atomic(), connection.cursor() as cursor:
             if chunk.copy_data:
                 with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -827,7 +864,7 @@ def _fold_people(cursor: Any, table: str) -> None:
         f"""
         SELECT {columns} FROM {table}
         WHERE person IN (SELECT person FROM {table} GROUP BY person HAVING count(*) > 1)
-        ORDER BY person, seq
+        ORDER BY person, {table}.seq  -- the integer column, not the text one selected under its name
         """  # noqa: S608
     )
     people: list[str] = []

@@ -11,7 +11,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from prospects.fields import COMPANY_FIELD_LABELS, CUSTOM_KEY_LIMIT, FULL_NAME, field_for_alias
 
@@ -181,9 +181,13 @@ class RawRow(NamedTuple):
     error: str = ""
 
 
+def _reader(text: Iterable[str], delimiter: str) -> Any:
+    return csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
+
+
 def read_rows(text: Iterable[str], delimiter: str) -> tuple[list[str], Iterator[RawRow]]:
     """Header and an iterator of rows, each with the physical line where its record starts."""
-    reader = csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
+    reader = _reader(text, delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -192,20 +196,26 @@ def read_rows(text: Iterable[str], delimiter: str) -> tuple[list[str], Iterator[
         raise ImportFileError(f"The header row cannot be read: {exc}.") from None
     if not any(cell.strip() for cell in header):
         raise ImportFileError("The first row must hold column names, but it is blank.")
+    return header, _rows(reader, 0)
 
-    def rows() -> Iterator[RawRow]:
-        start = reader.line_num + 1
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield RawRow(start, None, f"unreadable CSV record: {exc}")
-                start = reader.line_num + 1
-                continue
-            line, start = start, reader.line_num + 1
-            if cells and any(cells):
-                yield RawRow(line, cells)
 
-    return header, rows()
+def read_records(text: Iterable[str], delimiter: str, *, first_line: int) -> Iterator[RawRow]:
+    """The rows of a piece of a file that starts at a record boundary, on physical line `first_line`."""
+    return _rows(_reader(text, delimiter), first_line - 1)
+
+
+def _rows(reader: Any, offset: int) -> Iterator[RawRow]:
+    """Blank records are skipped; one the csv module cannot parse is a row with the reason instead of cells."""
+    start = reader.line_num + 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield RawRow(start + offset, None, f"unreadable CSV record: {exc}")
+            start = reader.line_num + 1
+            continue
+        line, start = start, reader.line_num + 1
+        if cells and any(cells):
+            yield RawRow(line + offset, cells)

@@ -254,3 +254,57 @@ def test_rows_cleaned_in_worker_processes_give_the_one_process_result(
     # Line numbers count the header: row i is line i + 2.
     assert failures[:2] == [(5, "has 1 columns, the header has 4"), (7, "invalid email 'not-an-email-5'")]
     assert ("p1@x.io", "P61", "Title 1", "x7.io") in people  # row 61 (7th chunk) won over row 1 (1st chunk)
+
+
+def test_the_later_row_wins_past_the_tenth_row(tenant: Tenant) -> None:
+    """Rows are folded in file order by number, not as text ("11" sorts before "2")."""
+    rows = [f"p{i}@x.io,P{i}\n" for i in range(12)]
+    rows[2] = "ann@x.io,Early\n"
+    rows[11] = "ann@x.io,Late\n"
+    done = run(upload(tenant, "email,first_name\n" + "".join(rows)), chunk_rows=5, parsers=1)
+    ann = next(p for p in prospects(tenant) if p.email_normalized == "ann@x.io")
+    assert (done.created_count, ann.first_name, ann.import_line) == (11, "Late", 13)
+
+
+def quoted_file(rows: int, *, bom: bool = False, newline: str = "\n", stray_quote: bool = False) -> bytes:
+    """Cells with quoted newlines, commas and quotes, blank lines and people repeated across chunks."""
+    lines = ["email,first_name,title,notes"]
+    for i in range(rows):
+        if i % 9 == 4:
+            lines.append("")
+        notes = f'"first line{newline}second, with ""quotes""{newline}third"' if i % 4 == 1 else "plain"
+        title = '5" screen' if stray_quote and i == 3 else f"Title {i % 3}"
+        email = f"p{i % 30}@x.io" if i % 11 else f"bad-{i}"
+        lines.append(f"{email},P{i},{title},{notes}")
+    data = (newline.join(lines) + newline).encode()
+    return b"\xef\xbb\xbf" + data if bom else data
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [{}, {"bom": True, "newline": "\r\n"}, {"stray_quote": True}],
+    ids=["quoted-newlines", "bom-crlf", "stray-quote"],
+)
+def test_files_cut_into_blocks_give_the_one_reader_result(
+    tenant: Tenant, other_tenant: Tenant, shape: dict[str, bool | str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """With two parsers the file is cut into blocks of bytes that the workers parse: quoted newlines across a
+    block's end, a byte order mark and CRLF give the people, counts and failed lines of one reader; a stray quote
+    that would cut a record in two sends the import back to one reader, with the same result."""
+    content = quoted_file(80, **shape)  # type: ignore[arg-type]
+    results = []
+    for parsers, who in ((1, tenant), (2, other_tenant)):
+        done = run(upload(who, content), chunk_rows=7, writers=1, parsers=parsers)
+        people = sorted(
+            (p.email_normalized, p.first_name, p.title, p.custom_fields.get("notes"), p.import_line)
+            for p in prospects(who)
+        )
+        counts = (done.created_count, done.updated_count, done.unchanged_count, done.failed_count)
+        results.append((done.status, counts, done.processed_rows, people, errors(done)))
+    assert results[0] == results[1]
+    status, (created, _, _, failed), processed, people, failures = results[1]
+    assert (status, processed, created) == ("done", 80, 30)
+    assert failed == len(failures) == len([i for i in range(80) if i % 11 == 0])
+    newline = str(shape.get("newline", "\n"))
+    assert any(notes == f'first line{newline}second, with "quotes"{newline}third' for *_, notes, _ in people)
+    assert ("reading the file with one reader" in caplog.text) == bool(shape.get("stray_quote"))
