@@ -395,6 +395,15 @@ class Span:
     suppressed: int = 0
 
 
+def _by_line(pick: str, value: str, *, cast: str = "", rank: str = "") -> str:
+    """The aggregate of `value` from the row with the highest (pick="max") or lowest ("min") line, rows with a
+    NULL value left out, `rank` (one character) deciding before the line."""
+    key = f"{rank + ' || ' if rank else ''}lpad(line::text, 10, '0') || ({value})::text COLLATE \"C\""
+    offset = 11 + (1 if rank else 0)
+    picked = f"substr({pick}({key}), {offset})"
+    return f"({picked})::{cast}" if cast else picked
+
+
 class _ChunkWriter:
     """The set-based SQL that applies the job's staged rows to the organisation's prospects.
 
@@ -419,6 +428,8 @@ class _ChunkWriter:
     def prepare(self, cursor: Any, *, chunk_rows: int) -> dict[int, int]:
         """The whole file's share of the work, before any range is applied: fold each person's rows into one,
         drop suppressed people and upsert the companies once. Returns suppressed rows by range index."""
+        # Hash joins and aggregates over the whole file, in memory instead of in batches spilled to disk.
+        cursor.execute("SET LOCAL work_mem = '128MB'")
         with _timed(self.timings, "fold"):
             _fold_people(cursor, self.table)
         suppressed = self._drop_suppressed(cursor, chunk_rows=chunk_rows)
@@ -436,13 +447,22 @@ class _ChunkWriter:
         nothing are left out here, so a re-import applies nothing and no range joins the organisation's prospects
         again (which, range by range, grew with the organisation's size)."""
         if self.job.update_existing:
-            pairs = _new_values(
-                "p",
-                "s",
-                tags="string_to_array(s.tags, chr(31))",
-                custom="COALESCE(s.custom_fields, '{}'::jsonb)",
+            # The update's new values (_new_values) without its two correlated subqueries, which would keep the
+            # whole check out of PostgreSQL's parallel workers: the merged tags differ from the stored (distinct)
+            # ones exactly when the row brings a tag they lack; a company name taken from a newly linked company
+            # only comes with a changed company_id, which keeps the row already.
+            pairs = [
+                (column, expression)
+                for column, expression in _new_values(
+                    "p", "s", custom="COALESCE(s.custom_fields, '{}'::jsonb)"
+                )
+                if column not in ("tags", "company_name")
+            ]
+            pairs.append(("company_name", "COALESCE(NULLIF(s.company_name, ''), p.company_name)"))
+            keep = (
+                f"p.id IS NULL OR {_changed(pairs, 'p')} "
+                "OR NOT (string_to_array(s.tags, chr(31)) <@ p.tags::text[])"
             )
-            keep = f"p.id IS NULL OR {_changed(pairs, 'p')}"
         else:
             keep = "p.id IS NULL"
         cursor.execute(
@@ -575,11 +595,21 @@ class _ChunkWriter:
         extra = "".join(f", {c}" for c in self.company_default_columns)
         placeholders = "".join(", %s" for _ in self.company_default_values)
         overwrite = self.job.update_existing
-        order = "line DESC" if overwrite else "line"
         columns = list(COMPANY_FIELDS.values())
+        # Each pick is the value of the row with the highest (lowest) line, found as the max (min) of the line,
+        # zero-padded, followed by the value: an aggregate PostgreSQL hashes, where array_agg(... ORDER BY line)
+        # sorted the whole file. A company field no column is mapped onto is NULL in every row.
+        mapped = set(self.job.mapping.values())
+        pick = "max" if overwrite else "min"
         picks = ", ".join(
-            f"(array_agg({name} ORDER BY {order}) FILTER (WHERE {name} IS NOT NULL))[1] AS {column}"
+            f"{_by_line(pick, name, cast='bigint' if name in COMPANY_NUMBER_FIELDS else '')} AS {column}"
+            if name in mapped
+            else f"NULL{'::bigint' if name in COMPANY_NUMBER_FIELDS else '::text'} AS {column}"
             for name, column in COMPANY_FIELDS.items()
+        )
+        # The latest row's name, a non-blank one before any blank one.
+        name = _by_line(
+            "max", "left(company_name, 255)", rank="CASE WHEN company_name = '' THEN '0' ELSE '1' END"
         )
         inserted = ", ".join(
             f"x.{column}"
@@ -603,7 +633,7 @@ class _ChunkWriter:
             SELECT %s, x.name, x.company_domain, {inserted}, now(), now(){placeholders}
             FROM (
                 SELECT company_domain,
-                       (array_agg(left(company_name, 255) ORDER BY (company_name = ''), line DESC))[1] AS name,
+                       {name} AS name,
                        {picks}
                 FROM {self.table} WHERE company_domain IS NOT NULL GROUP BY company_domain
             ) AS x
