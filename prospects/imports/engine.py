@@ -3,10 +3,12 @@
 The engine never holds the file in memory. It works in three passes over an UNLOGGED staging table of its own
 (`import_stage_<job id>`, dropped at the end):
 
-1. Load: a parser thread reads the file through a text wrapper, cleans rows in Python (`imports.cleaning`) and
-   hands chunks (already formatted for COPY) to the main thread, which COPYs them into the job's staging table.
-   Each row carries its sequence number in the file and its person key (email, else LinkedIn URL, else name at
-   company); bad rows are recorded with their line number.
+1. Load: the file's rows are parsed and cleaned in Python (`imports.cleaning`) into chunks already formatted for
+   COPY, which the importing process COPYs into the staging table, a transaction per chunk. A file of more than
+   one chunk is cut into blocks of whole records (`imports.blocks`) that `IMPORT_PARSERS` forked workers decode,
+   parse and clean; a small file, or one the blocks cannot cut, is read by one reader thread. Each row carries
+   its sequence number in the file and its person key (email, else LinkedIn URL, else name at company); bad rows
+   are recorded with their line number.
 2. Fold: rows of one person anywhere in the file become one row (the later row wins, the earlier ones only fill
    blanks), so a re-import finds every person unchanged whatever chunks they fell in; suppressed people leave;
    companies are upserted once for the whole file. Then one pass of hash joins matches the whole file to the
