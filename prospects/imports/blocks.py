@@ -25,7 +25,7 @@ from prospects.imports.formats import RawRow, read_records, read_rows
 READ_BYTES = 1024 * 1024
 # A block that would grow past this to reach an even quote count is a file with an unbalanced quote.
 MAX_BLOCK_BYTES = 64 * 1024 * 1024
-_SPLITTABLE = frozenset({"utf-8", "ascii", "cp1252", "iso8859-1", "iso8859-15"})
+_SPLITTABLE = frozenset({"utf-8", "utf-8-sig", "ascii", "cp1252", "iso8859-1", "iso8859-15"})
 # One cell no file holds (private-use code points), as the record that must follow each block.
 _SENTINEL = "\ue000leadgen block end\ue000"
 
@@ -45,7 +45,7 @@ def splittable(encoding: str) -> bool:
         name = codecs.lookup(encoding).name
     except LookupError:
         return False
-    return name in _SPLITTABLE or name == "utf-8-sig"
+    return name in _SPLITTABLE
 
 
 def split_blocks(stream: IO[bytes], *, encoding: str, lines: int) -> Iterator[Block]:
@@ -56,7 +56,7 @@ def split_blocks(stream: IO[bytes], *, encoding: str, lines: int) -> Iterator[Bl
         data = data[len(codecs.BOM_UTF8) :]
     newlines = data.count(b"\n")
     eof = not data
-    index, line = 0, 1
+    number, line = 0, 1
     while data:
         while newlines <= lines and not eof:
             more = stream.read(READ_BYTES)
@@ -96,8 +96,8 @@ def split_blocks(stream: IO[bytes], *, encoding: str, lines: int) -> Iterator[Bl
         newlines -= block_newlines
         if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
             raise Unsplittable("lines end with a bare carriage return")
-        yield Block(index, line, block)
-        index += 1
+        yield Block(number, line, block)
+        number += 1
         line += block_newlines
 
 

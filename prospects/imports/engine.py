@@ -610,7 +610,7 @@ class _ChunkWriter:
             for name, column in COMPANY_FIELDS.items()
         )
         # The latest row's name, a non-blank one before any blank one.
-        name = _by_line(
+        latest_name = _by_line(
             "max", "left(company_name, 255)", rank="CASE WHEN company_name = '' THEN '0' ELSE '1' END"
         )
         inserted = ", ".join(
@@ -635,7 +635,7 @@ class _ChunkWriter:
             SELECT %s, x.name, x.company_domain, {inserted}, now(), now(){placeholders}
             FROM (
                 SELECT company_domain,
-                       {name} AS name,
+                       {latest_name} AS name,
                        {picks}
                 FROM {self.table} WHERE company_domain IS NOT NULL GROUP BY company_domain
             ) AS x
