@@ -7,8 +7,8 @@
   are counted by Celery's task signals in whichever worker process ran the task, into Redis hashes, so prefork
   children, several machines and restarts all add up in one place. Pipeline step latency is the duration of the
   pipeline's step tasks (`pipeline_<step>_task`: one batch of prospects each).
-- Monthly spend comes from the database, through a collector the composition root passes in (leadgen imports no
-  app).
+- Monthly spend comes from the database, through a collector the prospects app registers at start
+  (`collector_register`; leadgen imports no app).
 
 Counting never fails a request or a task: a metrics error is logged and dropped.
 """
@@ -21,7 +21,7 @@ import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
@@ -183,9 +183,17 @@ class CeleryCollector(Collector):
         yield steps
 
 
-def exposition(extra: Iterable[Collector] = ()) -> bytes:
+_app_collectors: list[Collector] = []
+
+
+def collector_register(collector: Collector) -> None:
+    """An app's collector, added to every scrape (from its AppConfig.ready: leadgen imports no app)."""
+    _app_collectors.append(collector)
+
+
+def exposition() -> bytes:
     """The whole scrape: request latency (this process, or every process in multiprocess mode), Celery, and the
-    composition root's collectors."""
+    apps' collectors."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         requests_registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(requests_registry)  # type: ignore[no-untyped-call]
@@ -193,6 +201,6 @@ def exposition(extra: Iterable[Collector] = ()) -> bytes:
         requests_registry = _requests_registry
     live = CollectorRegistry(auto_describe=False)
     live.register(CeleryCollector())
-    for collector in extra:
+    for collector in _app_collectors:
         live.register(collector)
     return generate_latest(requests_registry) + generate_latest(live)

@@ -3,7 +3,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import time
-from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -11,22 +10,14 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from leadgen import metrics as leadgen_metrics
 from leadgen.clientip import client_ip
 from leadgen.tasks import HEARTBEAT_KEY
-from prospects.models import EnrichmentLog, Qualification
-
-# Summing a month of enrichment logs and qualifications on every scrape (every 15-30 s) is wasted work.
-SPEND_CACHE_SECONDS = 60
 
 
 @login_not_required
@@ -89,50 +80,6 @@ def dev_mail(request: HttpRequest) -> HttpResponse:
     return render(request, "dev_mail.html", {"messages_caught": items})
 
 
-class SpendCollector(Collector):
-    """What enrichment providers and AI judgements cost this calendar month (UTC), across organisations."""
-
-    def collect(self) -> Iterator[Metric]:
-        spend: dict[str, dict[str, float]] = (
-            cache.get_or_set("metrics:spend", self._spend, SPEND_CACHE_SECONDS) or {}
-        )
-        enrichment = GaugeMetricFamily(
-            "leadgen_enrichment_spend_usd_month",
-            "Enrichment provider cost this month, USD.",
-            labels=["provider"],
-        )
-        for provider, total in sorted(spend.get("enrichment", {}).items()):
-            enrichment.add_metric([provider], total)
-        yield enrichment
-        ai = GaugeMetricFamily(
-            "leadgen_ai_spend_usd_month", "LLM qualification cost this month, USD.", labels=["provider"]
-        )
-        for provider, total in sorted(spend.get("ai", {}).items()):
-            ai.add_metric([provider], total)
-        yield ai
-
-    @staticmethod
-    def _spend() -> dict[str, dict[str, float]]:
-        since = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        # Cross-tenant by nature: the operator's view of the whole deployment.
-        enrichment = (
-            EnrichmentLog.objects.unscoped()
-            .filter(created_at__gte=since)
-            .values_list("provider")
-            .annotate(total=Sum("cost_usd"))
-        )
-        ai = (
-            Qualification.objects.unscoped()
-            .filter(created_at__gte=since, cost_usd__gt=0)
-            .values_list("provider")
-            .annotate(total=Sum("cost_usd"))
-        )
-        return {
-            "enrichment": {provider: float(total or 0) for provider, total in enrichment},
-            "ai": {provider: float(total or 0) for provider, total in ai},
-        }
-
-
 def _metrics_allowed(request: HttpRequest) -> bool | None:
     """True when the bearer token or the client's address is allowed; None when metrics are off."""
     token = settings.METRICS_TOKEN
@@ -164,5 +111,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
         response = HttpResponse("A valid metrics token is required.\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    body = leadgen_metrics.exposition(extra=[SpendCollector()])
+    body = leadgen_metrics.exposition()
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

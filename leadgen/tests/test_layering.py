@@ -3,8 +3,8 @@ arrow against the chain fails here, so a new app is held to it from its first co
 
     leadgen (infrastructure)  ←  accounts  ←  prospects  ←  outreach  ←  campaigns        analytics reads every app
 
-- Infrastructure (`leadgen/`) imports no app, except the composition root: settings, `urls.py`, `api.py` (mounts
-  every router) and `views.py` (the root pages).
+- Infrastructure (`leadgen/`) imports no app, except the composition root: settings, `urls.py` and `api.py` (mounts
+  every router). An app adds to shared infrastructure by registering from its AppConfig.ready (the /metrics spend).
 - An app imports only the apps below it; nothing imports analytics.
 - Inside prospects, entry points (import, inbound webhooks, discovery, API, views) hand prospects to the pipeline
   through `prospects.scoring.intake`: none imports the orchestrator (`prospects.scoring.pipeline`) above them.
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN = ["accounts", "prospects", "outreach", "campaigns"]
 APPS = [*CHAIN, "analytics"]
-COMPOSITION_ROOT = {"leadgen.urls", "leadgen.api", "leadgen.views"}
+COMPOSITION_ROOT = {"leadgen.urls", "leadgen.api"}
 ENTRY_POINTS = (
     "prospects.imports.",
     "prospects.inbound.",
