@@ -5,6 +5,7 @@ For CPU-bound pure Python (a large import's row cleaning) that the GIL keeps on 
 `multiprocessing` refuses to start children from one. A child inherits everything the parent had set up (Django,
 the function's closure), so it starts in a millisecond, and it must only compute: it never touches a database
 connection or a file it inherited, and leaves with `os._exit`, so no atexit handler of the parent runs in it.
+Its garbage collector leaves what it inherited alone (`gc.freeze`).
 
 Items and results travel pickled over a pair of pipes per worker. Item k goes to worker k mod N; a feeder thread
 sends while the caller's thread receives, so a worker blocked writing a result never holds up the next send.
@@ -13,6 +14,7 @@ sends while the caller's thread receives, so a worker blocked writing a result n
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import queue
@@ -68,6 +70,10 @@ class _Worker:
         pid = os.fork()
         if pid == 0:  # the child
             status = 0
+            # What the child inherited is never freed in it: the collector skips it from now on instead of
+            # walking it again at every full collection (a third of a cleaning worker's time) and copying the
+            # pages it touches.
+            gc.freeze()
             try:
                 os.close(request_write)
                 os.close(result_read)

@@ -16,11 +16,12 @@ pages); UTF-16 is read by one reader.
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 from collections.abc import Iterator
 from typing import IO, NamedTuple
 
-from prospects.imports.formats import RawRow, read_records, read_rows
+from prospects.imports.formats import RawRow, csv_reader, read_records, read_rows
 
 READ_BYTES = 1024 * 1024
 # A block that would grow past this to reach an even quote count is a file with an unbalanced quote.
@@ -133,13 +134,40 @@ def block_records(block: Block, *, encoding: str, delimiter: str, max_records: i
     text = block.data.decode(encoding, errors="replace")
     if text and not text.endswith(("\n", "\r")):
         text += "\n"
-    stream = io.StringIO(text + _SENTINEL + "\n", newline="")
-    if block.number == 0:
-        _, records = read_rows(stream, delimiter)
-    else:
-        records = read_records(stream, delimiter, first_line=block.first_line)
-    rows = list(records)
+    text += _SENTINEL + "\n"
+    rows = _one_line_records(text, delimiter, block)
+    if rows is None:
+        stream = io.StringIO(text, newline="")
+        if block.number == 0:
+            _, records = read_rows(stream, delimiter)
+        else:
+            records = read_records(stream, delimiter, first_line=block.first_line)
+        rows = list(records)
     if not rows or rows[-1].cells != [_SENTINEL] or len(rows) > max_records + 1:
         raise Unsplittable(f"the block from line {block.first_line} does not end on a record boundary")
     rows.pop()
     return rows
+
+
+def _one_line_records(text: str, delimiter: str, block: Block) -> list[RawRow] | None:
+    """The block's rows when each of its records is one line, as in nearly every file: then record i is on line
+    first_line + i, and the csv module can read the whole block at once (twice as fast as record by record with
+    line numbers). None when a record spans lines or the csv module refuses one: the caller reads record by record.
+    """
+    try:
+        records = list(csv_reader(io.StringIO(text, newline=""), delimiter))
+    except csv.Error:
+        return None
+    if len(records) != text.count(
+        "\n"
+    ):  # every record ends with a newline, so fewer means a multi-line record
+        return None
+    start = 0
+    if block.number == 0:
+        if not records or not any(cell.strip() for cell in records[0]):
+            return None  # read_rows gives the reason
+        start = 1
+    first = block.first_line
+    return [
+        RawRow(first + i, cells) for i, cells in enumerate(records[start:], start) if cells and any(cells)
+    ]

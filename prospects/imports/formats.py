@@ -181,13 +181,13 @@ class RawRow(NamedTuple):
     error: str = ""
 
 
-def _reader(text: Iterable[str], delimiter: str) -> Any:
+def csv_reader(text: Iterable[str], delimiter: str) -> Any:
     return csv.reader(text, delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
 
 
 def read_rows(text: Iterable[str], delimiter: str) -> tuple[list[str], Iterator[RawRow]]:
     """Header and an iterator of rows, each with the physical line where its record starts."""
-    reader = _reader(text, delimiter)
+    reader = csv_reader(text, delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -201,7 +201,7 @@ def read_rows(text: Iterable[str], delimiter: str) -> tuple[list[str], Iterator[
 
 def read_records(text: Iterable[str], delimiter: str, *, first_line: int) -> Iterator[RawRow]:
     """The rows of a piece of a file that starts at a record boundary, on physical line `first_line`."""
-    return _rows(_reader(text, delimiter), first_line - 1)
+    return _rows(csv_reader(text, delimiter), first_line - 1)
 
 
 def _rows(reader: Any, offset: int) -> Iterator[RawRow]:
