@@ -139,6 +139,9 @@ class RowCleaner:
         ]
         self.blank = dict.fromkeys(FIELD_TARGETS, "")
         self.extra_tags = normalize.tags(list(tags))
+        # Only what the mapping feeds is looked at per row.
+        self.company_targets = [name for name in COMPANY_FIELDS if name in columns]
+        self.full_name = FULL_NAME in columns
 
     def clean(self, cells: list[str]) -> tuple[str | None, ...]:
         if len(cells) != self.width:
@@ -147,7 +150,8 @@ class RowCleaner:
             cells = [text_clean(cell) for cell in cells]
         v = self.mapped_values(cells)
         email_normalized = normalized_email(v["email"])
-        self.split_name(v)
+        if self.full_name:
+            self.split_name(v)
         linkedin_normalized = None
         if v["linkedin_url"]:  # mapped values are stripped already
             if not normalize.web_href(v["linkedin_url"]):
@@ -203,10 +207,9 @@ class RowCleaner:
         except ValidationError as exc:
             raise RowError(f"Do not contact: {' '.join(exc.messages)}") from None
 
-    @staticmethod
-    def company_values(v: dict[str, str]) -> dict[str, Any]:
+    def company_values(self, v: dict[str, str]) -> dict[str, Any]:
         """The row's non-blank company values by Company column (prospects.fields.company_values_clean)."""
-        given = {name: v[name] for name in COMPANY_FIELDS if v[name]}
+        given = {name: v[name] for name in self.company_targets if v[name]}
         if not given:
             return {}
         try:
@@ -285,13 +288,19 @@ class RowCleaner:
         return found
 
 
-def dedupe_key(row: tuple[Any, ...]) -> tuple[str, ...]:
-    """Rows of one chunk with the same key are one person: email, else LinkedIn URL, else name at company."""
-    if row[COLUMN["email_normalized"]]:
-        return ("e", row[COLUMN["email_normalized"]])
-    if row[COLUMN["linkedin_normalized"]]:
-        return ("l", row[COLUMN["linkedin_normalized"]])
-    return ("n", row[COLUMN["first_name"]], row[COLUMN["last_name"]], row[COLUMN["company_name"]].lower())
+_EMAIL_NORMALIZED, _LINKEDIN_NORMALIZED, _FIRST_NAME, _LAST_NAME, _COMPANY_NAME = (
+    COLUMN[name]
+    for name in ("email_normalized", "linkedin_normalized", "first_name", "last_name", "company_name")
+)
+
+
+def person_key(row: tuple[Any, ...]) -> str:
+    """Rows of one file with the same key are one person: email, else LinkedIn URL, else name at company."""
+    if row[_EMAIL_NORMALIZED]:
+        return "e\x1e" + row[_EMAIL_NORMALIZED]
+    if row[_LINKEDIN_NORMALIZED]:
+        return "l\x1e" + row[_LINKEDIN_NORMALIZED]
+    return f"n\x1e{row[_FIRST_NAME]}\x1e{row[_LAST_NAME]}\x1e{row[_COMPANY_NAME].lower()}"
 
 
 def merge_rows(earlier: tuple[Any, ...], later: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -61,8 +61,8 @@ from prospects.imports.cleaning import (
     TAG_SEPARATOR,
     RowCleaner,
     RowError,
-    dedupe_key,
     merge_rows,
+    person_key,
     raw_cells,
 )
 from prospects.imports.formats import ImportFileError, RawRow, open_text, read_rows
@@ -140,19 +140,21 @@ def _copy_escape(value: str) -> str:
 
 
 def _copy_bytes(rows: list[tuple[str | None, ...]]) -> bytes:
-    """COPY text format. Escaping is only needed for the rare row holding a backslash, tab, newline or NUL."""
+    """COPY text format. Escaping is only needed for the rare value holding a backslash, tab, newline or NUL, so
+    the chunk is joined as it is and checked as a whole; a chunk that holds one is joined again, escaped."""
     if not rows:
         return b""
-    separators = len(rows[0]) - 1
-    lines = []
-    for row in rows:
-        line = "\t".join([_COPY_NULL if v is None else v for v in row])
-        special = line.count("\\") != row.count(None) or "\n" in line or "\r" in line or "\x00" in line
-        if special or line.count("\t") != separators:
-            line = "\t".join([_COPY_NULL if v is None else _copy_escape(v) for v in row])
-        lines.append(line)
-    lines.append("")
-    return "\n".join(lines).encode()
+    text = "\n".join(["\t".join([_COPY_NULL if v is None else v for v in row]) for row in rows]) + "\n"
+    if (
+        text.count("\\") == sum(row.count(None) for row in rows)
+        and text.count("\t") == (len(rows[0]) - 1) * len(rows)
+        and text.count("\n") == len(rows)
+        and "\r" not in text
+        and "\x00" not in text
+    ):
+        return text.encode()
+    lines = ["\t".join([_COPY_NULL if v is None else _copy_escape(v) for v in row]) for row in rows]
+    return ("\n".join(lines) + "\n").encode()
 
 
 def iter_chunks(job: Import, cleaner: RowCleaner, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
@@ -188,7 +190,7 @@ def clean_batch(cleaner: RowCleaner, first_seq: int, raws: Iterable[tuple[Any, .
     """One batch of records cleaned into a chunk (empty, and false, when there were none). People repeated within
     it are folded here already (cheap in Python); the fold pass does the rest of the file."""
     chunk = Chunk(first_seq=first_seq)
-    by_key: dict[tuple[str, ...], tuple[Any, ...]] = {}
+    by_key: dict[str, tuple[Any, ...]] = {}
     seq = first_seq - 1
     for seq, (line, cells, error) in enumerate(raws, start=first_seq):
         if cells is None:
@@ -198,21 +200,29 @@ def clean_batch(cleaner: RowCleaner, first_seq: int, raws: Iterable[tuple[Any, .
             row = cleaner.clean(cells)
         except RowError as exc:
             chunk.errors.append((line, str(exc)[:500], raw_cells(cells)))
+            _drop_tracebacks(exc)
             continue
-        row = (str(seq), str(line), *row[1:])
-        key = dedupe_key(row[1:])
+        key = person_key(row)
+        staged = (str(seq), key, str(line), *row[1:])
         earlier = by_key.get(key)
         if earlier is not None:
-            row = (row[0], *merge_rows(earlier[2:], row[1:]))
-        by_key[key] = (row[0], _KEY_SEPARATOR.join(key), *row[1:])
+            staged = (staged[0], key, *merge_rows(earlier[2:], staged[2:]))
+        by_key[key] = staged
     chunk.seen = seq + 1 - first_seq
     return _sealed(chunk, by_key)
 
 
-_KEY_SEPARATOR = "\x1e"
+def _drop_tracebacks(exc: BaseException | None) -> None:
+    """Forget the frames of a row's error and of the errors it came from. Django's ValidationError refers to
+    itself (error_list = [self]), so its traceback would keep the failed row's frames, and through them the frame
+    cleaning the chunk with every row of it, alive until the garbage collector gets to it, instead of freeing
+    the chunk as soon as it is sent."""
+    while exc is not None:
+        exc.__traceback__ = None
+        exc = exc.__context__
 
 
-def _sealed(chunk: Chunk, by_key: dict[tuple[str, ...], tuple[Any, ...]]) -> Chunk:
+def _sealed(chunk: Chunk, by_key: dict[str, tuple[Any, ...]]) -> Chunk:
     chunk.copy_data = _copy_bytes(list(by_key.values()))
     return chunk
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
+import weakref
 
 import pytest
 
 from conftest import Tenant
 from leadgen.csvsafe import csv_safe
 from prospects.imports import services as import_services
+from prospects.imports.cleaning import RowCleaner
+from prospects.imports.engine import clean_batch
 from prospects.models import ImportRowError
 from prospects.tests.imports.support import errors, media_root, prospects, run, upload  # noqa: F401
 
@@ -89,3 +93,30 @@ def test_duplicate_emails_in_one_file_merge_into_one_prospect(tenant: Tenant) ->
     assert (done.created_count, done.unchanged_count) == (2, 1)
     sam = next(p for p in prospects(tenant) if p.email_normalized == "sam@x.io")
     assert (sam.first_name, sam.title, sam.phone) == ("Samuel", "CTO", "555")
+
+
+def test_a_chunk_with_failed_rows_is_freed_as_soon_as_it_is_cleaned() -> None:
+    """A failed email raises Django's ValidationError, which refers to itself: unless its frames are dropped, it
+    keeps the chunk being cleaned (every row of it) alive until a full garbage collection, and a parser's memory
+    grows with the file."""
+
+    class Rows(list):  # type: ignore[type-arg]  # a list that can be watched with a weak reference
+        pass
+
+    cleaner = RowCleaner(["email", "first_name"], {"email": "email", "first_name": "first_name"})
+    rows = Rows(
+        [
+            (line, [f"bad-{line}-at-x.io" if line % 3 else f"ok{line}@x.io", "Ann"], "")
+            for line in range(2, 50)
+        ]
+    )
+    watched = weakref.ref(rows)
+    gc.collect()
+    gc.disable()
+    try:
+        chunk = clean_batch(cleaner, 0, rows)
+        del rows
+        assert watched() is None
+    finally:
+        gc.enable()
+    assert len(chunk.errors) == 32 and chunk.errors[0][1].startswith("invalid email")

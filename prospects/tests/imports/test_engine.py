@@ -308,3 +308,23 @@ def test_files_cut_into_blocks_give_the_one_reader_result(
     newline = str(shape.get("newline", "\n"))
     assert any(notes == f'first line{newline}second, with "quotes"{newline}third' for *_, notes, _ in people)
     assert ("reading the file with one reader" in caplog.text) == bool(shape.get("stray_quote"))
+
+
+def test_backslashes_tabs_and_newlines_in_cells_are_stored_as_written(tenant: Tenant) -> None:
+    """COPY's text format gives a backslash, a tab and a newline their own meaning: values holding them, and the
+    two characters \\N that COPY reads as NULL, are stored exactly as the file has them, in a chunk beside plain
+    rows and in a chunk of plain rows only."""
+    odd = {
+        "a@x.io": "R\\&D lead",
+        "b@x.io": "\\N",
+        "c@x.io": "Head\tof sales",
+        "d@x.io": "VP\nSales",
+        "e@x.io": "C:\\temp\\",
+    }
+    rows = [f'{email},"{title}"' for email, title in odd.items()]
+    rows += [f"plain{n}@x.io,Plain {n}" for n in range(5)]
+    done = run(upload(tenant, "email,title\n" + "\n".join(rows) + "\n"), chunk_rows=5, writers=1)
+    assert (done.created_count, done.failed_count) == (10, 0)
+    stored = {p.email_normalized: p.title for p in prospects(tenant)}
+    assert {email: stored[email] for email in odd} == odd
+    assert stored["plain3@x.io"] == "Plain 3"
