@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -94,6 +95,20 @@ def _domain(value: str) -> str | None:
     return match.group(1) if match else normalize.domain(value)
 
 
+_SIMPLE_LINKEDIN = re.compile(r"https?://(?:www\.)?linkedin\.com/(in|company)/([a-z0-9_-]+)/?")
+
+
+def linkedin(url: str) -> str | None:
+    """A stripped LinkedIn URL cell as normalize.linkedin gives it, once normalize.web_href accepts it; with a fast
+    path for the plain 'https://www.linkedin.com/in/ada-l' that make up nearly every file."""
+    match = _SIMPLE_LINKEDIN.fullmatch(url.lower())
+    if match:
+        return f"linkedin.com/{match.group(1)}/{match.group(2)}"
+    if not normalize.web_href(url):
+        raise RowError(f"LinkedIn URL {normalize.WEB_URL_ERROR}")
+    return normalize.linkedin(url)
+
+
 def normalized_email(email: str) -> str | None:
     if not email:
         return None
@@ -116,6 +131,10 @@ def company_domain(website: str, email_domain: str | None) -> str | None:
 _NO_COMPANY = (None,) * len(COMPANY_FIELDS)
 
 
+def _too_long(target: str, value: str, limit: int) -> RowError:
+    return RowError(f"{FIELD_TARGETS[target]} is {len(value):,} characters long (limit {limit:,})")
+
+
 class RowCleaner:
     """Turns a row of cells into a staging tuple of str/None (see STAGE_COLUMNS), or raises RowError.
 
@@ -133,9 +152,16 @@ class RowCleaner:
                 columns.setdefault(target, []).append(index)
             elif target.startswith(CUSTOM_PREFIX):
                 self.custom.append((target[len(CUSTOM_PREFIX) :][:CUSTOM_KEY_LIMIT], index))
-        self.plan = [
-            (target, tuple(indexes), JOINED_TARGETS.get(target), FIELD_LIMITS.get(target, 0))
+        # A field fed by one column takes its cell; one fed by several joins them or takes the first non-empty.
+        self.singles = [
+            (target, indexes[0], FIELD_LIMITS.get(target, sys.maxsize))
             for target, indexes in columns.items()
+            if len(indexes) == 1
+        ]
+        self.several = [
+            (target, tuple(indexes), JOINED_TARGETS.get(target), FIELD_LIMITS.get(target, sys.maxsize))
+            for target, indexes in columns.items()
+            if len(indexes) > 1
         ]
         self.blank = dict.fromkeys(FIELD_TARGETS, "")
         self.extra_tags = normalize.tags(list(tags))
@@ -152,11 +178,7 @@ class RowCleaner:
         email_normalized = normalized_email(v["email"])
         if self.full_name:
             self.split_name(v)
-        linkedin_normalized = None
-        if v["linkedin_url"]:  # mapped values are stripped already
-            if not normalize.web_href(v["linkedin_url"]):
-                raise RowError(f"LinkedIn URL {normalize.WEB_URL_ERROR}")
-            linkedin_normalized = normalize.linkedin(v["linkedin_url"])
+        linkedin_normalized = linkedin(v["linkedin_url"]) if v["linkedin_url"] else None
         if not (email_normalized or linkedin_normalized or v["first_name"] or v["last_name"]):
             raise RowError("no email, LinkedIn URL or name to identify the person")
         email_domain = email_normalized.rsplit("@", 1)[1] if email_normalized else None
@@ -236,15 +258,18 @@ class RowCleaner:
     def mapped_values(self, cells: list[str]) -> dict[str, str]:
         """Each field target's value from its column(s), within the field's length limit."""
         v = self.blank.copy()
-        for target, indexes, joiner, limit in self.plan:
-            if len(indexes) == 1:
-                value = cells[indexes[0]].strip()
-            elif joiner:
+        for target, index, limit in self.singles:
+            value = cells[index].strip()
+            if len(value) > limit:
+                raise _too_long(target, value, limit)
+            v[target] = value
+        for target, indexes, joiner, limit in self.several:
+            if joiner:
                 value = joiner.join([x for x in (cells[i].strip() for i in indexes) if x])
             else:
                 value = next((x for x in (cells[i].strip() for i in indexes) if x), "")
-            if limit and len(value) > limit:
-                raise RowError(f"{FIELD_TARGETS[target]} is {len(value):,} characters long (limit {limit:,})")
+            if len(value) > limit:
+                raise _too_long(target, value, limit)
             v[target] = value
         return v
 

@@ -11,8 +11,10 @@ import pytest
 
 from conftest import Tenant
 from leadgen.csvsafe import csv_safe
+from prospects import normalize
 from prospects.imports import services as import_services
-from prospects.imports.cleaning import RowCleaner
+from prospects.imports.cleaning import RowCleaner, RowError
+from prospects.imports.cleaning import linkedin as import_linkedin
 from prospects.imports.engine import clean_batch
 from prospects.models import ImportRowError
 from prospects.tests.imports.support import errors, media_root, prospects, run, upload  # noqa: F401
@@ -120,3 +122,26 @@ def test_a_chunk_with_failed_rows_is_freed_as_soon_as_it_is_cleaned() -> None:
     finally:
         gc.enable()
     assert len(chunk.errors) == 32 and chunk.errors[0][1].startswith("invalid email")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.linkedin.com/in/ada-l",
+        "http://linkedin.com/in/Ada_L/",
+        "HTTPS://WWW.LINKEDIN.COM/company/Engines",
+        "https://uk.linkedin.com/in/ada-l?trk=x",
+        "linkedin.com/in/ada-l",
+        "https://www.linkedin.com/in/ad%C3%A9",
+        "https://www.linkedin.com/pub/ada/1/2/3",
+        "https://www.linkedin.com/sales/lead/ACwAAA,NAME",
+    ],
+)
+def test_the_import_reads_a_linkedin_url_as_every_other_entry_point(url: str) -> None:
+    assert import_linkedin(url) == normalize.linkedin(url)
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)//linkedin.com/in/x", "//linkedin.com/in/x"])
+def test_a_linkedin_url_that_is_not_a_web_address_fails_the_row(url: str) -> None:
+    with pytest.raises(RowError, match="must be a web address"):
+        import_linkedin(url)
