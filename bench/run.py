@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["embed", "import", "list", "api", "icp", "pipeline"]
+ORDER = ["embed", "import", "index_cost", "list", "api", "icp", "pipeline"]
 
 
 def main(argv: list[str]) -> int:

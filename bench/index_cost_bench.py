@@ -1,0 +1,135 @@
+"""What the prospect table's indexes cost a bulk insert, and what a list sort costs without its index.
+
+Run after bench/import_bench.py, on its database (leadgen_bench_import) and its organisation of ~983,000 people:
+
+    .venv/bin/python -m leadgen.embedded exec -- .venv/bin/python bench/index_cost_bench.py
+
+The organisation's stored prospects are exported once, then COPYed into an empty copy of the prospect table
+(`LIKE prospects_prospect INCLUDING ALL`) three times: with every index, without the six list-sort indexes (sort by
+email, company, title, stage, last name, updated), and with the primary key only. For each: seconds and the
+database server's CPU per row (as import_bench measures it). On the copy without the sort indexes it then times the
+first page of 50 of the list sorted by email, company and last update, the query the list page runs when those
+indexes are gone. Writes bench/results/index_cost.json. This is the measurement behind the first-import decision
+in bench/README.md, not a figure with a target.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from _db import database_url
+from import_bench import BENCH_DB, db_cpu_seconds
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "index_cost.json"
+SORT_INDEXES = {
+    "prospect_org_updated",
+    "prospect_org_email_sort",
+    "prospect_org_company_sort",
+    "prospect_org_title_sort",
+    "prospect_org_stage_sort",
+    "prospect_org_last_name",
+}
+SORTS = ("email, id", "company_name, id", "updated_at, id")
+
+
+def _index_bodies(cursor: Any, table: str) -> dict[str, str]:
+    """Index name → its definition after USING (the same for an index and its LIKE copy)."""
+    rows = cursor.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [table]
+    ).fetchall()
+    return {name: definition.split(" USING ", 1)[1] for name, definition in rows}
+
+
+def _copy_into(
+    cursor: Any, *, variant: str, columns: str, spool: Any, origin: dict[str, str]
+) -> dict[str, Any]:
+    cursor.execute("DROP TABLE IF EXISTS bench_index_cost")
+    cursor.execute("CREATE TABLE bench_index_cost (LIKE prospects_prospect INCLUDING ALL)")
+    by_body = {body: name for name, body in origin.items()}
+    dropped = []
+    for name, body in _index_bodies(cursor, "bench_index_cost").items():
+        source = by_body.get(body, "")
+        if (variant == "without sort indexes" and source in SORT_INDEXES) or (
+            variant == "primary key only" and not name.endswith("_pkey")
+        ):
+            cursor.execute(f'DROP INDEX "{name}"')
+            dropped.append(source or name)
+    spool.seek(0)
+    cpu, began = db_cpu_seconds(cursor), time.perf_counter()
+    with cursor.copy(f"COPY bench_index_cost ({columns}) FROM STDIN") as into:
+        while block := spool.read(1 << 20):
+            into.write(block)
+    seconds, cpu = time.perf_counter() - began, db_cpu_seconds(cursor) - cpu
+    rows = cursor.execute("SELECT count(*) FROM bench_index_cost").fetchone()[0]
+    return {
+        "variant": variant,
+        "indexes": len(origin) - len(dropped),
+        "dropped": sorted(dropped),
+        "rows": rows,
+        "seconds": round(seconds, 1),
+        "db_cpu_us_per_row": round(cpu / rows * 1e6, 1),
+    }
+
+
+def _sort_pages(cursor: Any, org_id: int) -> dict[str, float]:
+    cursor.execute("VACUUM ANALYZE bench_index_cost")
+    pages = {}
+    for order in SORTS:
+        best = float("inf")
+        for _ in range(5):
+            began = time.perf_counter()
+            cursor.execute(
+                f"SELECT id, email FROM bench_index_cost WHERE org_id = %s ORDER BY {order} LIMIT 50",  # noqa: S608
+                [org_id],
+            ).fetchall()
+            best = min(best, time.perf_counter() - began)
+        pages[order] = round(best * 1000, 1)
+    return pages
+
+
+def main() -> int:
+    with psycopg.connect(database_url(BENCH_DB), autocommit=True) as conn:
+        cursor = conn.cursor()
+        found = cursor.execute(
+            "SELECT org_id, count(*) FROM prospects_prospect GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
+        ).fetchone()
+        if not found:
+            print("no prospects: run bench/import_bench.py first")
+            return 1
+        org_id, people = found
+        columns = cursor.execute(
+            "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute "
+            "WHERE attrelid = 'prospects_prospect'::regclass AND attnum > 0 AND NOT attisdropped "
+            "AND attgenerated = '' AND attname <> 'id'"
+        ).fetchone()[0]
+        origin = _index_bodies(cursor, "prospects_prospect")
+        variants = []
+        with tempfile.TemporaryFile() as spool:
+            with cursor.copy(
+                f"COPY (SELECT {columns} FROM prospects_prospect WHERE org_id = {int(org_id)}) TO STDOUT"  # noqa: S608
+            ) as out:
+                for block in out:
+                    spool.write(block)
+            for variant in ("every index", "without sort indexes", "primary key only"):
+                result = _copy_into(cursor, variant=variant, columns=columns, spool=spool, origin=origin)
+                if variant == "without sort indexes":
+                    result["first_page_ms_without_the_index"] = _sort_pages(cursor, org_id)
+                print(json.dumps(result), flush=True)
+                variants.append(result)
+        cursor.execute("DROP TABLE IF EXISTS bench_index_cost")
+    report = {"benchmark": "prospect index cost of a bulk COPY", "people": people, "variants": variants}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
