@@ -158,9 +158,7 @@ def _one_line_records(text: str, delimiter: str, block: Block) -> list[RawRow] |
         records = list(csv_reader(io.StringIO(text, newline=""), delimiter))
     except csv.Error:
         return None
-    if len(records) != text.count(
-        "\n"
-    ):  # every record ends with a newline, so fewer means a multi-line record
+    if len(records) != text.count("\n"):  # each record ends with a newline: fewer records, a multi-line one
         return None
     start = 0
     if block.number == 0:
