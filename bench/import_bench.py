@@ -151,23 +151,33 @@ def wait_for_autovacuum(url: str, *, since: Any, timeout: float = 600) -> float:
     return time.perf_counter() - began
 
 
-def copy_reference(cursor: Any, *, org_id: int) -> dict[str, Any]:
-    """The physical floor: COPY the org's stored prospects (the cleaned rows) into an empty copy of the prospect
-    table with the same indexes, generated columns and defaults. Export time is not counted."""
+def stored_columns(cursor: Any) -> str:
+    """The prospect table's columns a COPY writes: every one but the id and the generated ones."""
     cursor.execute(
         "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute "
         "WHERE attrelid = 'prospects_prospect'::regclass AND attnum > 0 AND NOT attisdropped "
         "AND attgenerated = '' AND attname <> 'id'"
     )
-    columns = cursor.fetchone()[0]
+    return str(cursor.fetchone()[0])
+
+
+def export_prospects(cursor: Any, *, org_id: int, columns: str, spool: Any) -> None:
+    """The organisation's stored prospects in COPY text, written to `spool`."""
+    with cursor.copy(
+        f"COPY (SELECT {columns} FROM prospects_prospect WHERE org_id = {int(org_id)}) TO STDOUT"  # noqa: S608
+    ) as out:
+        for block in out:
+            spool.write(block)
+
+
+def copy_reference(cursor: Any, *, org_id: int) -> dict[str, Any]:
+    """The physical floor: COPY the org's stored prospects (the cleaned rows) into an empty copy of the prospect
+    table with the same indexes, generated columns and defaults. Export time is not counted."""
+    columns = stored_columns(cursor)
     cursor.execute("DROP TABLE IF EXISTS bench_copy_reference")
     cursor.execute("CREATE TABLE bench_copy_reference (LIKE prospects_prospect INCLUDING ALL)")
     with tempfile.TemporaryFile() as spool:
-        with cursor.copy(
-            f"COPY (SELECT {columns} FROM prospects_prospect WHERE org_id = {int(org_id)}) TO STDOUT"  # noqa: S608
-        ) as out:
-            for block in out:
-                spool.write(block)
+        export_prospects(cursor, org_id=org_id, columns=columns, spool=spool)
         spool.seek(0)
         cpu, load = db_cpu_seconds(cursor), os.getloadavg()[0]
         begin = time.perf_counter()

@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 from _db import database_url
-from import_bench import BENCH_DB, db_cpu_seconds
+from import_bench import BENCH_DB, db_cpu_seconds, export_prospects, stored_columns
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "index_cost.json"
@@ -104,19 +104,11 @@ def main() -> int:
             print("no prospects: run bench/import_bench.py first")
             return 1
         org_id, people = found
-        columns = cursor.execute(
-            "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute "
-            "WHERE attrelid = 'prospects_prospect'::regclass AND attnum > 0 AND NOT attisdropped "
-            "AND attgenerated = '' AND attname <> 'id'"
-        ).fetchone()[0]
+        columns = stored_columns(cursor)
         origin = _index_bodies(cursor, "prospects_prospect")
         variants = []
         with tempfile.TemporaryFile() as spool:
-            with cursor.copy(
-                f"COPY (SELECT {columns} FROM prospects_prospect WHERE org_id = {int(org_id)}) TO STDOUT"  # noqa: S608
-            ) as out:
-                for block in out:
-                    spool.write(block)
+            export_prospects(cursor, org_id=org_id, columns=columns, spool=spool)
             for variant in ("every index", "without sort indexes", "primary key only"):
                 result = _copy_into(cursor, variant=variant, columns=columns, spool=spool, origin=origin)
                 if variant == "without sort indexes":
