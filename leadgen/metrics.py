@@ -183,12 +183,13 @@ class CeleryCollector(Collector):
         yield steps
 
 
-_app_collectors: list[Collector] = []
+_app_collectors: dict[str, Collector] = {}
 
 
-def collector_register(collector: Collector) -> None:
-    """An app's collector, added to every scrape (from its AppConfig.ready: leadgen imports no app)."""
-    _app_collectors.append(collector)
+def collector_register(name: str, collector: Collector) -> None:
+    """Register (or replace: AppConfig.ready may run twice in tests) app `name`'s collector, added to every scrape
+    (from its AppConfig.ready: leadgen imports no app)."""
+    _app_collectors[name] = collector
 
 
 def exposition() -> bytes:
@@ -201,6 +202,6 @@ def exposition() -> bytes:
         requests_registry = _requests_registry
     live = CollectorRegistry(auto_describe=False)
     live.register(CeleryCollector())
-    for collector in _app_collectors:
+    for collector in _app_collectors.values():
         live.register(collector)
     return generate_latest(requests_registry) + generate_latest(live)

@@ -13,4 +13,4 @@ class ProspectsConfig(AppConfig):
 
         from .metrics import SpendCollector
 
-        collector_register(SpendCollector())
+        collector_register("prospects", SpendCollector())
