@@ -181,6 +181,16 @@ def export_prospects(cursor: Any, *, org_id: int, columns: str, spool: Any) -> N
             spool.write(block)
 
 
+def timed_copy(cursor: Any, *, table: str, columns: str, spool: Any) -> tuple[float, float]:
+    """COPY the spooled rows into `table`: (seconds, database server CPU seconds)."""
+    spool.seek(0)
+    cpu, begin = db_cpu_seconds(cursor), time.perf_counter()
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as into:
+        while block := spool.read(1 << 20):
+            into.write(block)
+    return time.perf_counter() - begin, db_cpu_seconds(cursor) - cpu
+
+
 def copy_reference(cursor: Any, *, org_id: int) -> dict[str, Any]:
     """The physical floor: COPY the org's stored prospects (the cleaned rows) into an empty copy of the prospect
     table with the same indexes, generated columns and defaults. Export time is not counted."""
@@ -189,14 +199,8 @@ def copy_reference(cursor: Any, *, org_id: int) -> dict[str, Any]:
     cursor.execute("CREATE TABLE bench_copy_reference (LIKE prospects_prospect INCLUDING ALL)")
     with tempfile.TemporaryFile() as spool:
         export_prospects(cursor, org_id=org_id, columns=columns, spool=spool)
-        spool.seek(0)
-        cpu, load = db_cpu_seconds(cursor), os.getloadavg()[0]
-        begin = time.perf_counter()
-        with cursor.copy(f"COPY bench_copy_reference ({columns}) FROM STDIN") as into:
-            while block := spool.read(1 << 20):
-                into.write(block)
-        seconds = time.perf_counter() - begin
-        cpu = db_cpu_seconds(cursor) - cpu
+        load = os.getloadavg()[0]
+        seconds, cpu = timed_copy(cursor, table="bench_copy_reference", columns=columns, spool=spool)
     cursor.execute("SELECT count(*) FROM bench_copy_reference")
     rows = cursor.fetchone()[0]
     cursor.execute("DROP TABLE bench_copy_reference")

@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 from _db import database_url
-from import_bench import BENCH_DB, SORT_INDEXES, db_cpu_seconds, export_prospects, stored_columns
+from import_bench import BENCH_DB, SORT_INDEXES, export_prospects, stored_columns, timed_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "index_cost.json"
@@ -53,12 +53,7 @@ def _copy_into(
         ):
             cursor.execute(f'DROP INDEX "{name}"')
             dropped.append(source or name)
-    spool.seek(0)
-    cpu, began = db_cpu_seconds(cursor), time.perf_counter()
-    with cursor.copy(f"COPY bench_index_cost ({columns}) FROM STDIN") as into:
-        while block := spool.read(1 << 20):
-            into.write(block)
-    seconds, cpu = time.perf_counter() - began, db_cpu_seconds(cursor) - cpu
+    seconds, cpu = timed_copy(cursor, table="bench_index_cost", columns=columns, spool=spool)
     rows = cursor.execute("SELECT count(*) FROM bench_index_cost").fetchone()[0]
     return {
         "variant": variant,
