@@ -416,6 +416,14 @@ def _by_line(pick: str, value: str, *, cast: str = "", rank: str = "") -> str:
     return f"({picked})::{cast}" if cast else picked
 
 
+def _range_has(cursor: Any, condition: str) -> bool:
+    """Whether any row of the range meets `condition` (on `import_stage s`). The temp table has no statistics:
+    a statement joining the organisation's prospects to the range's rows that meet it is planned as a hash of all
+    of them, which for a range with no such row (every range of a first import) cost more than inserting it."""
+    cursor.execute(f"SELECT EXISTS (SELECT 1 FROM import_stage s WHERE {condition})")  # noqa: S608
+    return bool(cursor.fetchone()[0])
+
+
 class _ChunkWriter:
     """The set-based SQL that applies the job's staged rows to the organisation's prospects.
 
@@ -540,10 +548,7 @@ class _ChunkWriter:
         else:
             join = "p.id = s.target_id"
             candidates = "s.target_id IS NOT NULL"
-        # The temp table has no statistics: without this check the planner hashes the organisation's prospects
-        # for a range that updates nobody (every range of a first import).
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM import_stage s WHERE {candidates})")  # noqa: S608
-        if not cursor.fetchone()[0]:
+        if not _range_has(cursor, candidates):
             return []
         cursor.execute(
             f"""
@@ -766,7 +771,7 @@ class _ChunkWriter:
         return int(created), int(updated)
 
     def _update_matched(self, cursor: Any) -> int:
-        if not self.job.update_existing:
+        if not self.job.update_existing or not _range_has(cursor, "s.target_id IS NOT NULL"):
             return 0
         pairs = _new_values("p", "s")
         sets = ", ".join(f"{c} = {expr}" for c, expr in pairs)
