@@ -210,6 +210,12 @@ def seed(rows: int, orgs: int = ORGS) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {table}")
         cursor.execute(f"VACUUM ANALYZE {company_table}")
+    # What beat does hourly: every organisation here is over the threshold and gets its own list-sort indexes.
+    from prospects.sort_indexes import sort_indexes_maintain
+
+    built = time.perf_counter()
+    sort_indexes_maintain()
+    print(f"  built the organisations' sort indexes in {time.perf_counter() - built:.1f}s", flush=True)
     print(f"seeded {rows:,} prospects in {orgs} orgs in {time.perf_counter() - started:.1f}s", flush=True)
 
 
@@ -294,6 +300,10 @@ def main() -> int:
             {},
         ),
         "filtered sort (tag, by last name)": (lambda i: "/prospects/?tag=vip&sort=last_name", {}),
+        "sort by email, company or title (the org's own index)": (
+            lambda i: f"/prospects/?sort={('email', '-company_name', 'title')[i % 3]}",
+            {},
+        ),
         "later page (cursor, 20 pages in)": (lambda i: f"/prospects/?{cursor_query}", {}),
         "filter change (HTMX table partial)": (lambda i: f"/prospects/?stage={STAGES[i % 9]}", htmx),
         "pipeline board": (lambda i: "/prospects/board/", {}),

@@ -41,6 +41,7 @@ from prospects.imports.formats import (
 )
 from prospects.models import Import, ImportRowError, ImportStatus
 from prospects.scoring.intake import pipeline_on_import_done
+from prospects.sort_indexes import import_done as sort_indexes_import_done
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,7 @@ def import_run(*, org_id: int, import_id: int) -> Import | None:
             )
         job.refresh_from_db()
         pipeline_on_import_done(job=job)
+        sort_indexes_import_done(job=job)
         return job
 
 

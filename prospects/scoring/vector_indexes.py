@@ -18,23 +18,14 @@ organisations that shrank below half the threshold or were deleted.
 
 from __future__ import annotations
 
-import logging
-import re
-from dataclasses import dataclass, field
-
 from django.conf import settings
-from django.core.cache import cache
-from django.db import connection
 from django.db.models import Count
 
+from prospects import org_indexes as org_indexes_module
 from prospects.models import ProspectEmbedding
 
-log = logging.getLogger(__name__)
-
 TABLE = "prospects_prospectembedding"
-NAME_PATTERN = re.compile(r"^embedding_org_(\d+)_hnsw$")
 LOCK_KEY = "vector-indexes:maintain"
-LOCK_SECONDS = 6 * 3600
 
 
 def index_name(org_id: int) -> str:
@@ -47,82 +38,43 @@ def shared_index_params() -> tuple[int, int]:
     return int(index.m), int(index.ef_construction)  # type: ignore[attr-defined]
 
 
+def _definitions(org_id: int) -> dict[str, str]:
+    m, ef_construction = shared_index_params()
+    return {
+        index_name(
+            org_id
+        ): f"USING hnsw (vector vector_cosine_ops) WITH (m = {m}, ef_construction = {ef_construction})"
+    }
+
+
+def _counts() -> dict[int, int]:
+    return dict(
+        ProspectEmbedding.objects.unscoped()
+        .values_list("org_id")
+        .annotate(n=Count("id"))
+        .values_list("org_id", "n")
+    )
+
+
+KIND = org_indexes_module.OrgIndexKind(
+    label="vector index",
+    table=TABLE,
+    name_patterns=("embedding_org_{org}_hnsw",),
+    definitions=_definitions,
+    counts=_counts,
+    lock_key=LOCK_KEY,
+    # The graph must fit in maintenance_work_mem or the build slows down a lot.
+    build_memory_setting="EMBEDDING_INDEX_BUILD_MEMORY",
+)
+
+
 def org_indexes() -> dict[int, bool]:
     """org id → whether its partial index is valid (an interrupted CONCURRENTLY build leaves an invalid one)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "WHERE i.indrelid = %s::regclass AND c.relname LIKE 'embedding\\_org\\_%%\\_hnsw'",
-            [TABLE],
-        )
-        found = {}
-        for name, valid in cursor.fetchall():
-            match = NAME_PATTERN.match(name)
-            if match:
-                found[int(match.group(1))] = bool(valid)
-        return found
+    return {org_id: all(found.values()) for org_id, found in org_indexes_module.existing(KIND).items()}
 
 
-@dataclass
-class Maintenance:
-    built: list[int] = field(default_factory=list)
-    dropped: list[int] = field(default_factory=list)
-    skipped: bool = False
-
-
-def _build(org_id: int) -> None:
-    m, ef_construction = shared_index_params()
-    name = index_name(org_id)
-    with connection.cursor() as cursor:
-        # Session settings, reset below: the graph must fit in maintenance_work_mem or the build slows down a lot.
-        cursor.execute(
-            "SELECT set_config('maintenance_work_mem', %s, false)", [settings.EMBEDDING_INDEX_BUILD_MEMORY]
-        )
-        try:
-            cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
-            # Identifiers and numbers only (org_id is an int); CREATE INDEX takes no bind parameters.
-            cursor.execute(
-                f'CREATE INDEX CONCURRENTLY "{name}" ON {TABLE} USING hnsw (vector vector_cosine_ops) '
-                f"WITH (m = {m}, ef_construction = {ef_construction}) WHERE org_id = {int(org_id)}"
-            )
-        finally:
-            cursor.execute("RESET maintenance_work_mem")
-
-
-def _drop(org_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{index_name(org_id)}"')
-
-
-def vector_indexes_maintain(*, min_rows: int | None = None) -> Maintenance:
+def vector_indexes_maintain(*, min_rows: int | None = None) -> org_indexes_module.Maintenance:
     """Build, repair and drop per-org vector indexes (see the module docstring). Runs outside any transaction
     (CONCURRENTLY needs that); one run at a time across workers."""
     threshold = settings.EMBEDDING_ORG_INDEX_MIN_ROWS if min_rows is None else min_rows
-    result = Maintenance()
-    if not cache.add(LOCK_KEY, "1", LOCK_SECONDS):
-        result.skipped = True
-        return result
-    try:
-        counts = dict(
-            ProspectEmbedding.objects.unscoped()
-            .values_list("org_id")
-            .annotate(n=Count("id"))
-            .values_list("org_id", "n")
-        )
-        existing = org_indexes()
-        for org_id, valid in sorted(existing.items()):
-            if counts.get(org_id, 0) < threshold // 2:
-                _drop(org_id)
-                result.dropped.append(org_id)
-                log.info("dropped vector index of org %s (%s vectors)", org_id, counts.get(org_id, 0))
-            elif not valid:
-                _build(org_id)
-                result.built.append(org_id)
-        for org_id, n in sorted(counts.items()):
-            if n >= threshold and org_id not in existing:
-                log.info("building vector index for org %s (%s vectors)", org_id, n)
-                _build(org_id)
-                result.built.append(org_id)
-    finally:
-        cache.delete(LOCK_KEY)
-    return result
+    return org_indexes_module.maintain(KIND, threshold=threshold)

@@ -1,0 +1,92 @@
+"""Per-organisation sort indexes for the list page's sorts by email, company, title and stage.
+
+Sorted by one of these, the list page reads a page of 50 in keyset order (selectors.keyset_page). PostgreSQL needs
+an index in that order only for an organisation with many prospects: below PROSPECT_ORG_SORT_INDEX_MIN_ROWS (50,000)
+it sorts the organisation's rows for the page in a few milliseconds. As table-wide indexes these four cost every
+insert of every organisation a quarter of its database CPU (bench/README.md, "CSV import"), most of it for small
+organisations that never needed them. So an organisation over the threshold gets its own:
+
+    CREATE INDEX CONCURRENTLY prospect_org_<id>_email_sort ON prospects_prospect (email, id) WHERE org_id = <id>
+
+and the same for company_name, title and stage. The list query is unchanged: its `org_id = <id>` lets the planner
+use them. Beat runs sort_indexes_maintain hourly, and an import that leaves its organisation over the threshold
+without them queues it at once (import_done). A first import of a million people into a new organisation thus
+writes none of these four indexes: they are built once it is done, in one sorted pass each, instead of entry by
+entry (bench/import_bench.py times both). Until they are, a sort by one of these columns in that organisation
+takes a few hundred milliseconds instead of a few.
+
+The sorts by created, updated, last name and score keep their table-wide indexes: the pipeline reads an import's
+rows through the updated one, name matching uses the last-name one, and the other two cost an import nearly
+nothing (every new row lands at the end of its organisation's range).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Count
+
+from leadgen.tasks import task_send_on_commit
+from prospects import org_indexes
+from prospects.models import Import, ImportStatus, Prospect
+
+LOCK_KEY = "sort-indexes:maintain"
+# Sort key → the index's columns; the keyset pagination orders by (column, id).
+COLUMNS = {"email": "email", "company": "company_name", "title": "title", "stage": "stage"}
+
+
+def index_names(org_id: int) -> list[str]:
+    return [f"prospect_org_{int(org_id)}_{key}_sort" for key in COLUMNS]
+
+
+def _definitions(org_id: int) -> dict[str, str]:
+    return {
+        name: f"USING btree ({column}, id)"
+        for name, column in zip(index_names(org_id), COLUMNS.values(), strict=True)
+    }
+
+
+def _counts() -> dict[int, int]:
+    return dict(
+        Prospect.objects.unscoped().values_list("org_id").annotate(n=Count("id")).values_list("org_id", "n")
+    )
+
+
+KIND = org_indexes.OrgIndexKind(
+    label="sort indexes",
+    table="prospects_prospect",
+    name_patterns=tuple(f"prospect_org_{{org}}_{key}_sort" for key in COLUMNS),
+    definitions=_definitions,
+    counts=_counts,
+    lock_key=LOCK_KEY,
+)
+
+
+def org_sort_indexes() -> dict[int, list[str]]:
+    """org id → the names of its valid sort indexes."""
+    return {
+        org_id: sorted(name for name, valid in found.items() if valid)
+        for org_id, found in org_indexes.existing(KIND).items()
+    }
+
+
+def sort_indexes_maintain(*, min_rows: int | None = None) -> org_indexes.Maintenance:
+    """Build, repair and drop the per-organisation sort indexes (see the module docstring). Runs outside any
+    transaction (CONCURRENTLY needs that); one run at a time across workers."""
+    threshold = settings.PROSPECT_ORG_SORT_INDEX_MIN_ROWS if min_rows is None else min_rows
+    return org_indexes.maintain(KIND, threshold=threshold)
+
+
+def import_done(*, job: Import) -> bool:
+    """After an import: queue the maintenance when it left its organisation over the threshold without all of
+    its sort indexes. Returns whether it did."""
+    if job.status != ImportStatus.DONE or not job.created_count:
+        return False
+    if len(org_sort_indexes().get(job.org_id, [])) == len(COLUMNS):
+        return False
+    if (
+        Prospect.objects.unscoped().filter(org_id=job.org_id).count()
+        < settings.PROSPECT_ORG_SORT_INDEX_MIN_ROWS
+    ):
+        return False
+    task_send_on_commit("prospects.imports.tasks.sort_indexes_maintain_task")
+    return True
