@@ -8,7 +8,9 @@ Uses its own database, `leadgen_bench` (created next to the one DATABASE_URL nam
 reused by later runs; `--reseed` starts over). Seeding is set-based SQL: companies and prospects each come from
 one INSERT ... SELECT over generate_series, with the secondary indexes dropped during the load and rebuilt after
 it (the same definitions, read back from pg_indexes). One organisation holds 40% of the rows, the nine others
-share the rest; the measured user belongs to the big one.
+share the rest; the measured user belongs to the big one. Every organisation is then over
+PROSPECT_ORG_SORT_INDEX_MIN_ROWS, so the seeding ends with what beat does hourly: each gets its own list-sort
+indexes (prospects.sort_indexes).
 
 Requests go through Django's whole stack in this process with the test Client (session, auth, org middleware,
 selector, template rendering), logged in; "server time" is that handler time without a network hop. Writes
