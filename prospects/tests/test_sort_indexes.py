@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.db import connection, transaction
 
 from conftest import Tenant, make_tenant
@@ -16,7 +15,7 @@ from leadgen.tenancy import org_scope
 from prospects.imports import services as import_services
 from prospects.models import ImportStatus, Prospect
 from prospects.selectors import ProspectFilters, _ordered_after
-from prospects.sort_indexes import COLUMNS, LOCK_KEY, index_names, org_sort_indexes, sort_indexes_maintain
+from prospects.sort_indexes import COLUMNS, index_names, org_sort_indexes, sort_indexes_maintain
 from prospects.tests.factories import ProspectFactory
 from prospects.tests.imports.support import media_root, upload  # noqa: F401
 
@@ -27,7 +26,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _drop_org_indexes() -> Iterator[None]:
     """Indexes are schema, which the flush after each test keeps: drop the ones a test built."""
     yield
-    cache.delete(LOCK_KEY)
     sort_indexes_maintain(min_rows=10**9)
 
 
