@@ -134,7 +134,8 @@ class Prospect(OrgOwned):
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.MANUAL)
     source_detail = models.CharField(max_length=255, blank=True)
     utm = models.JSONField(default=dict, blank=True)
-    # No index of its own: the owner filter uses prospect_org_owner; only deleting a user scans for theirs.
+    # No index of its own: a big organisation's owner filter has its own (prospects.sort_indexes); only deleting a
+    # user scans for theirs.
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -225,21 +226,15 @@ class Prospect(OrgOwned):
         indexes = [
             models.Index(fields=["org", "-created_at", "-id"], name="prospect_org_created"),
             models.Index(fields=["org", "linkedin_normalized"], name="prospect_org_linkedin"),
-            models.Index(fields=["org", "stage", "-created_at", "-id"], name="prospect_org_stage"),
             models.Index(fields=["org", "last_name", "id"], name="prospect_org_last_name"),
-            models.Index(fields=["org", "company_domain"], name="prospect_org_company_domain"),
-            models.Index(fields=["org", "owner", "-created_at"], name="prospect_org_owner"),
             GinIndex(fields=["search_vector"], name="prospect_search_words"),
             GinIndex(fields=["tags"], name="prospect_tags"),
             # Keyset pagination of the list page: an (org, sort column, id) index per sortable column. The sorts by
-            # email, company, title and stage have one only in organisations with many prospects, built by
-            # prospects.sort_indexes (a table-wide one cost every insert; a small one sorts its rows for a page).
+            # email, company, title and stage, and the stage and owner filters, have one only in organisations with
+            # many prospects, built by prospects.sort_indexes (a table-wide one cost every insert; a small
+            # organisation reads its rows for a page through prospect_org_created, or sorts them).
             models.Index(fields=["org", "updated_at", "id"], name="prospect_org_updated"),
             models.Index(F("org"), Coalesce("score", Value(-1)), F("id"), name="prospect_org_score_sort"),
-            # "Qualified, best first": a stage filter sorted by score.
-            models.Index(
-                F("org"), F("stage"), Coalesce("score", Value(-1)), F("id"), name="prospect_org_stage_score"
-            ),
         ]
 
     def __str__(self) -> str:
