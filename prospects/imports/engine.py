@@ -485,22 +485,37 @@ class _ChunkWriter:
             )
         else:
             keep = "p.id IS NULL"
-        cursor.execute(
-            f"""
-            CREATE UNLOGGED TABLE {self.apply_table} WITH (autovacuum_enabled = false) AS
-            SELECT s.*, p.id AS existing_id, l.id AS linkedin_id
-            FROM (SELECT s.*, c.id AS company_id FROM {self.table} s
-                  LEFT JOIN prospects_company c ON c.org_id = %s AND c.domain = s.company_domain) AS s
-            LEFT JOIN prospects_prospect p ON p.org_id = %s AND p.email_normalized = s.email_normalized
-            LEFT JOIN LATERAL (
-                SELECT min(k.id) AS id FROM prospects_prospect k
-                WHERE p.id IS NULL AND s.email_normalized IS NOT NULL AND s.linkedin_normalized IS NOT NULL
-                  AND k.org_id = %s AND k.linkedin_normalized = s.linkedin_normalized
-            ) AS l ON true
-            WHERE {keep}
-            """,  # noqa: S608
-            [self.org_id, self.org_id, self.org_id],
-        )
+        with_companies = f"""
+            SELECT s.*, c.id AS company_id FROM {self.table} s
+            LEFT JOIN prospects_company c ON c.org_id = %s AND c.domain = s.company_domain
+        """  # noqa: S608
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM prospects_prospect WHERE org_id = %s)", [self.org_id])
+        if not cursor.fetchone()[0]:
+            # A first import into an empty organisation matches nobody: no probe of the prospect table per row.
+            # Someone created meanwhile (a form, the API) is still found when the range is applied.
+            cursor.execute(
+                f"""
+                CREATE UNLOGGED TABLE {self.apply_table} WITH (autovacuum_enabled = false) AS
+                SELECT s.*, NULL::bigint AS existing_id, NULL::bigint AS linkedin_id FROM ({with_companies}) AS s
+                """,  # noqa: S608
+                [self.org_id],
+            )
+        else:
+            cursor.execute(
+                f"""
+                CREATE UNLOGGED TABLE {self.apply_table} WITH (autovacuum_enabled = false) AS
+                SELECT s.*, p.id AS existing_id, l.id AS linkedin_id
+                FROM ({with_companies}) AS s
+                LEFT JOIN prospects_prospect p ON p.org_id = %s AND p.email_normalized = s.email_normalized
+                LEFT JOIN LATERAL (
+                    SELECT min(k.id) AS id FROM prospects_prospect k
+                    WHERE p.id IS NULL AND s.email_normalized IS NOT NULL AND s.linkedin_normalized IS NOT NULL
+                      AND k.org_id = %s AND k.linkedin_normalized = s.linkedin_normalized
+                ) AS l ON true
+                WHERE {keep}
+                """,  # noqa: S608
+                [self.org_id, self.org_id, self.org_id],
+            )
         cursor.execute(f"CREATE INDEX ON {self.apply_table} (seq)")
         cursor.execute(f"ANALYZE {self.apply_table} (seq)")
 
