@@ -193,7 +193,7 @@ def drop_org_indexes(cursor: Any, table: str) -> None:
 
 def sort_indexes_build(url: str) -> dict[str, Any]:
     """What the app queues when an import leaves its organisation big (prospects.sort_indexes.import_done): build
-    the organisation's own list-sort indexes. Seconds and database CPU."""
+    the organisation's own list indexes (sorts and filters). Seconds and database CPU."""
     import psycopg
 
     from prospects.sort_indexes import sort_indexes_maintain

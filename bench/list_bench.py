@@ -10,7 +10,7 @@ one INSERT ... SELECT over generate_series, with the secondary indexes dropped d
 it (the same definitions, read back from pg_indexes). One organisation holds 40% of the rows, the nine others
 share the rest; the measured user belongs to the big one. Every organisation is then over
 PROSPECT_ORG_SORT_INDEX_MIN_ROWS, so the seeding ends with what beat does hourly: each gets its own list-sort
-indexes (prospects.sort_indexes).
+and list-filter indexes (prospects.sort_indexes).
 
 Requests go through Django's whole stack in this process with the test Client (session, auth, org middleware,
 selector, template rendering), logged in; "server time" is that handler time without a network hop. Writes
@@ -154,6 +154,7 @@ def seed(rows: int, orgs: int = ORGS) -> None:
         "stages": STAGES,
         "rows": rows,
         "per_org": COMPANIES_PER_ORG,
+        "owner": user.pk,
     }
     generated = {
         "org_id": "s.org_id",
@@ -174,6 +175,8 @@ def seed(rows: int, orgs: int = ORGS) -> None:
         "tier": "CASE WHEN (s.g / 13) %% 5 = 0 THEN '' WHEN (s.g * 7919) %% 101 >= 70 THEN 'A' "
         "WHEN (s.g * 7919) %% 101 >= 40 THEN 'B' ELSE 'C' END",
         "source": "(ARRAY['csv','api','form','manual'])[1 + (s.g %% 4)::int]",
+        # The measured user owns one in seven of their organisation's people ("my prospects").
+        "owner_id": "CASE WHEN s.g %% 7 = 0 AND s.org_id = (%(orgs)s::bigint[])[1] THEN %(owner)s::bigint END",
         "tags": "CASE WHEN s.g %% 10 = 0 THEN ARRAY['vip']::varchar[] WHEN s.g %% 10 = 1 "
         "THEN ARRAY['event','q3']::varchar[] ELSE ARRAY[]::varchar[] END",
         # A permutation of 0..rows-1 minutes: orgs interleave in time like real sign-ups.
@@ -212,12 +215,12 @@ def seed(rows: int, orgs: int = ORGS) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {table}")
         cursor.execute(f"VACUUM ANALYZE {company_table}")
-    # What beat does hourly: every organisation here is over the threshold and gets its own list-sort indexes.
+    # What beat does hourly: every organisation here is over the threshold and gets its own list indexes.
     from prospects.sort_indexes import sort_indexes_maintain
 
     built = time.perf_counter()
     sort_indexes_maintain()
-    print(f"  built the organisations' sort indexes in {time.perf_counter() - built:.1f}s", flush=True)
+    print(f"  built the organisations' list indexes in {time.perf_counter() - built:.1f}s", flush=True)
     print(f"seeded {rows:,} prospects in {orgs} orgs in {time.perf_counter() - started:.1f}s", flush=True)
 
 
@@ -306,6 +309,7 @@ def main() -> int:
             lambda i: f"/prospects/?sort={('email', '-company_name', 'title')[i % 3]}",
             {},
         ),
+        "owner filter (my prospects, newest first)": (lambda i: f"/prospects/?owner={user.pk}", {}),
         "later page (cursor, 20 pages in)": (lambda i: f"/prospects/?{cursor_query}", {}),
         "filter change (HTMX table partial)": (lambda i: f"/prospects/?stage={STAGES[i % 9]}", htmx),
         "pipeline board": (lambda i: "/prospects/board/", {}),
