@@ -12,7 +12,7 @@ organisation over the threshold gets its own:
 
     CREATE INDEX CONCURRENTLY prospect_org_<id>_email_sort ON prospects_prospect (email, id) WHERE org_id = <id>
 
-and the same for the other sorts and filters (INDEXES). The list query is unchanged: its `org_id = <id>` lets the
+and the same for the other sorts and filters (COLUMNS, FILTERS). The list query is unchanged: its `org_id = <id>` lets the
 planner use them. Beat runs sort_indexes_maintain hourly, and an import that leaves its organisation over the
 threshold without them queues it at once (import_done). A first import of a million people into a new organisation
 thus writes none of them: they are built once it is done, in one sorted pass each, instead of entry by entry

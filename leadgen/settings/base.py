@@ -249,7 +249,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "prospects.scoring.tasks.vector_indexes_maintain_task",
         "schedule": 3600.0,
     },
-    # Per-org list-sort indexes for organisations with many prospects (prospects.sort_indexes), hourly.
+    # Per-org list indexes (sorts and filters) for organisations with many prospects (prospects.sort_indexes), hourly.
     "sort-indexes-maintain": {
         "task": "prospects.imports.tasks.sort_indexes_maintain_task",
         "schedule": 3600.0,
@@ -328,7 +328,8 @@ AI_EMBEDDING_THREADS = _env.integer("AI_EMBEDDING_THREADS", 1)
 # built by beat; EMBEDDING_INDEX_BUILD_MEMORY is the maintenance_work_mem of that build.
 EMBEDDING_ORG_INDEX_MIN_ROWS = _env.integer("EMBEDDING_ORG_INDEX_MIN_ROWS", 50_000)
 EMBEDDING_INDEX_BUILD_MEMORY = _env.string("EMBEDDING_INDEX_BUILD_MEMORY", "512MB")
-# An organisation holding at least this many prospects gets its own list-sort indexes (prospects.sort_indexes).
+# An organisation holding at least this many prospects gets its own list indexes, sorts and filters
+# (prospects.sort_indexes).
 PROSPECT_ORG_SORT_INDEX_MIN_ROWS = _env.integer("PROSPECT_ORG_SORT_INDEX_MIN_ROWS", 50_000)
 AI_CHAT_MODEL = _env.string("AI_CHAT_MODEL", "gpt-4o-mini")
 AI_REQUEST_TIMEOUT = _env.integer("AI_REQUEST_TIMEOUT", 30)

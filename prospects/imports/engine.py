@@ -466,58 +466,53 @@ class _ChunkWriter:
         person with its email and (for a new email) the person with its LinkedIn URL. Rows that would change
         nothing are left out here, so a re-import applies nothing and no range joins the organisation's prospects
         again (which, range by range, grew with the organisation's size)."""
-        if self.job.update_existing:
-            # The update's new values (_new_values) without its two correlated subqueries, which would keep the
-            # whole check out of PostgreSQL's parallel workers: the merged tags differ from the stored (distinct)
-            # ones exactly when the row brings a tag they lack; a company name taken from a newly linked company
-            # only comes with a changed company_id, which keeps the row already.
-            pairs = [
-                (column, expression)
-                for column, expression in _new_values(
-                    "p", "s", custom="COALESCE(s.custom_fields, '{}'::jsonb)"
-                )
-                if column not in ("tags", "company_name")
-            ]
-            pairs.append(("company_name", "COALESCE(NULLIF(s.company_name, ''), p.company_name)"))
-            keep = (
-                f"p.id IS NULL OR {_changed(pairs, 'p')} "
-                "OR NOT (string_to_array(s.tags, chr(31)) <@ p.tags::text[])"
-            )
-        else:
-            keep = "p.id IS NULL"
-        with_companies = f"""
-            SELECT s.*, c.id AS company_id FROM {self.table} s
-            LEFT JOIN prospects_company c ON c.org_id = %s AND c.domain = s.company_domain
+        rows = f"""
+            (SELECT s.*, c.id AS company_id FROM {self.table} s
+             LEFT JOIN prospects_company c ON c.org_id = %s AND c.domain = s.company_domain) AS s
         """  # noqa: S608
         cursor.execute("SELECT EXISTS (SELECT 1 FROM prospects_prospect WHERE org_id = %s)", [self.org_id])
         if not cursor.fetchone()[0]:
             # A first import into an empty organisation matches nobody: no probe of the prospect table per row.
             # Someone created meanwhile (a form, the API) is still found when the range is applied.
-            cursor.execute(
-                f"""
-                CREATE UNLOGGED TABLE {self.apply_table} WITH (autovacuum_enabled = false) AS
-                SELECT s.*, NULL::bigint AS existing_id, NULL::bigint AS linkedin_id FROM ({with_companies}) AS s
-                """,  # noqa: S608
-                [self.org_id],
-            )
+            matched, params = f"NULL::bigint AS existing_id, NULL::bigint AS linkedin_id FROM {rows}", []
         else:
-            cursor.execute(
-                f"""
-                CREATE UNLOGGED TABLE {self.apply_table} WITH (autovacuum_enabled = false) AS
-                SELECT s.*, p.id AS existing_id, l.id AS linkedin_id
-                FROM ({with_companies}) AS s
+            matched = f"""
+                p.id AS existing_id, l.id AS linkedin_id FROM {rows}
                 LEFT JOIN prospects_prospect p ON p.org_id = %s AND p.email_normalized = s.email_normalized
                 LEFT JOIN LATERAL (
                     SELECT min(k.id) AS id FROM prospects_prospect k
                     WHERE p.id IS NULL AND s.email_normalized IS NOT NULL AND s.linkedin_normalized IS NOT NULL
                       AND k.org_id = %s AND k.linkedin_normalized = s.linkedin_normalized
                 ) AS l ON true
-                WHERE {keep}
-                """,  # noqa: S608
-                [self.org_id, self.org_id, self.org_id],
-            )
+                WHERE {self._keep()}
+            """  # noqa: S608
+            params = [self.org_id, self.org_id]
+        cursor.execute(
+            f"CREATE UNLOGGED TABLE {self.apply_table} WITH (autovacuum_enabled = false) AS SELECT s.*, {matched}",
+            [self.org_id, *params],
+        )
         cursor.execute(f"CREATE INDEX ON {self.apply_table} (seq)")
         cursor.execute(f"ANALYZE {self.apply_table} (seq)")
+
+    def _keep(self) -> str:
+        """Which rows matched by _resolve (prospect alias `p`, row alias `s`) are left to apply: new people, and with
+        "update existing" the ones the row would change."""
+        if not self.job.update_existing:
+            return "p.id IS NULL"
+        # The update's new values (_new_values) without its two correlated subqueries, which would keep the whole
+        # check out of PostgreSQL's parallel workers: the merged tags differ from the stored (distinct) ones
+        # exactly when the row brings a tag they lack; a company name taken from a newly linked company only comes
+        # with a changed company_id, which keeps the row already.
+        pairs = [
+            (column, expression)
+            for column, expression in _new_values("p", "s", custom="COALESCE(s.custom_fields, '{}'::jsonb)")
+            if column not in ("tags", "company_name")
+        ]
+        pairs.append(("company_name", "COALESCE(NULLIF(s.company_name, ''), p.company_name)"))
+        return (
+            f"p.id IS NULL OR {_changed(pairs, 'p')} "
+            "OR NOT (string_to_array(s.tags, chr(31)) <@ p.tags::text[])"
+        )
 
     def write(self, cursor: Any, span: Span) -> Counts:
         counts = Counts(processed=span.seen, suppressed=span.suppressed)

@@ -27,6 +27,6 @@ def import_run_task(org_id: int, import_id: int) -> None:
 
 @shared_task(ignore_result=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
 def sort_indexes_maintain_task() -> None:
-    """Beat, hourly, and after an import that left its organisation big: per-org list-sort indexes
+    """Beat, hourly, and after an import that left its organisation big: per-org list indexes
     (prospects.sort_indexes). Here because imports are what make an organisation big at once."""
     sort_indexes_maintain()
